@@ -1,0 +1,141 @@
+"""Directory objects: :class:`DirTree` (``(a(say)a(sayay))``) and :class:`DirMeta` (``(uuua(ayay))``).
+
+A dirtree lists a directory's files (name, content checksum) and subdirectories (name,
+dirtree checksum, dirmeta checksum), each sorted by the UTF-8 bytes of the name. A dirmeta
+holds a directory's owner, mode and xattrs, with uid/gid/mode stored byte-swapped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import stat
+from typing import Any, NamedTuple
+
+import attrs
+
+from ostree_repo.errors import InvalidObjectError
+from ostree_repo.gvariant import dumps
+from ostree_repo.objects._fields import (
+    Xattrs,
+    bswap32,
+    check_mode,
+    decode,
+    xattrs_from_value,
+    xattrs_to_value,
+)
+
+__all__ = [
+    "DIRMETA_SIGNATURE",
+    "DIRTREE_SIGNATURE",
+    "DirMeta",
+    "DirTree",
+    "TreeDir",
+    "TreeFile",
+    "validate_filename",
+]
+
+DIRTREE_SIGNATURE = "(a(say)a(sayay))"
+DIRMETA_SIGNATURE = "(uuua(ayay))"
+
+
+def validate_filename(name: str) -> str:
+    """Refuse names libostree refuses in a dirtree: ``.``, ``..`` and names with ``/``."""
+    if name in (".", "..") or "/" in name:
+        raise InvalidObjectError(f"invalid file name in dirtree: {name!r}")
+    return name
+
+
+class TreeFile(NamedTuple):
+    """A non-directory entry of a dirtree: a regular file or symlink."""
+
+    name: str
+    checksum: str
+
+
+class TreeDir(NamedTuple):
+    """A subdirectory entry of a dirtree."""
+
+    name: str
+    tree: str
+    meta: str
+
+
+def _raw(checksum: str) -> bytes:
+    raw = bytes.fromhex(checksum)
+    if len(raw) != 32 or raw.hex() != checksum:
+        raise InvalidObjectError(f"invalid checksum {checksum!r}")
+    return raw
+
+
+@attrs.frozen
+class DirTree:
+    """The entries of one directory. Lists keep their stored order (sorted by name)."""
+
+    files: tuple[TreeFile, ...] = ()
+    dirs: tuple[TreeDir, ...] = ()
+
+    @classmethod
+    def from_bytes(cls, data: bytes | bytearray | memoryview) -> DirTree:
+        """Decode a ``.dirtree`` object (strict normal form, 32-byte checksums, valid names)."""
+        files, dirs = decode(DIRTREE_SIGNATURE, data, "dirtree")
+        if any(len(c) != 32 for _, c in files) or any(
+            len(t) != 32 or len(m) != 32 for _, t, m in dirs
+        ):
+            raise InvalidObjectError("dirtree: checksum not 32 bytes")
+        out_files = tuple([TreeFile(validate_filename(n), c.hex()) for n, c in files])
+        out_dirs = tuple([TreeDir(validate_filename(n), t.hex(), m.hex()) for n, t, m in dirs])
+        return cls(out_files, out_dirs)
+
+    @classmethod
+    def build(cls, files: list[TreeFile], dirs: list[TreeDir]) -> DirTree:
+        """Make a dirtree with entries sorted as libostree sorts them (by UTF-8 bytes)."""
+        return cls(
+            tuple(sorted(files, key=lambda e: e.name.encode())),
+            tuple(sorted(dirs, key=lambda e: e.name.encode())),
+        )
+
+    def to_value(self) -> tuple[Any, ...]:
+        """The GVariant tuple for this dirtree."""
+        return (
+            [(validate_filename(f.name), _raw(f.checksum)) for f in self.files],
+            [(validate_filename(d.name), _raw(d.tree), _raw(d.meta)) for d in self.dirs],
+        )
+
+    def to_bytes(self) -> bytes:
+        """Serialise to the exact bytes libostree writes."""
+        return dumps(DIRTREE_SIGNATURE, self.to_value())
+
+    def checksum(self) -> str:
+        """SHA-256 of the serialised bytes."""
+        return hashlib.sha256(self.to_bytes()).hexdigest()
+
+
+@attrs.frozen
+class DirMeta:
+    """A directory's owner, permissions and extended attributes.
+
+    ``xattrs`` pairs are (name without its NUL terminator, raw value).
+    """
+
+    uid: int = 0
+    gid: int = 0
+    mode: int = stat.S_IFDIR | 0o755
+    xattrs: Xattrs = ()
+
+    @classmethod
+    def from_bytes(cls, data: bytes | bytearray | memoryview) -> DirMeta:
+        """Decode a ``.dirmeta`` object."""
+        uid, gid, mode, xattrs = decode(DIRMETA_SIGNATURE, data, "dirmeta")
+        mode = bswap32(mode)
+        check_mode(mode, (stat.S_IFDIR,), "dirmeta")
+        return cls(bswap32(uid), bswap32(gid), mode, xattrs_from_value(xattrs, "dirmeta"))
+
+    def to_bytes(self) -> bytes:
+        """Serialise to the exact bytes libostree writes."""
+        check_mode(self.mode, (stat.S_IFDIR,), "dirmeta")
+        value = (bswap32(self.uid), bswap32(self.gid), bswap32(self.mode))
+        return dumps(DIRMETA_SIGNATURE, (*value, xattrs_to_value(self.xattrs)))
+
+    def checksum(self) -> str:
+        """SHA-256 of the serialised bytes."""
+        return hashlib.sha256(self.to_bytes()).hexdigest()

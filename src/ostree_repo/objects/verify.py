@@ -1,0 +1,106 @@
+"""Verifying objects as their bytes stream in: the gate every object passes into a store.
+
+``new_verifier(objtype, checksum)`` returns an object with ``update(chunk)`` and
+``finish()``. ``finish`` raises :class:`~ostree_repo.errors.ChecksumMismatchError` when
+the bytes do not carry the announced name, or :class:`~ostree_repo.errors.InvalidObjectError`
+when they are not a well-formed object of that type:
+
+* ``dirtree``, ``dirmeta``, ``commit``: SHA-256 of the bytes, and the bytes decode strictly.
+* ``file`` (``.filez``): the header is parsed and the DEFLATE stream inflated; the name is
+  the canonical content checksum (see :mod:`.content`).
+* ``commitmeta``: named after its commit; must be a normal-form ``a{sv}``.
+* ``tombstone-commit``: named after the deleted commit, which it must name.
+
+Metadata objects are buffered (they are small: libostree caps them at 10-128 MiB and
+we cap at :data:`MAX_METADATA_SIZE`); content is streamed in bounded memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Protocol
+
+from ostree_repo.errors import ChecksumMismatchError, InvalidObjectError
+from ostree_repo.objects.content import FilezReader
+from ostree_repo.objects.metadata import Commit, DetachedMetadata, Tombstone
+from ostree_repo.objects.names import validate_checksum
+from ostree_repo.objects.objtype import ObjectType
+from ostree_repo.objects.tree import DirMeta, DirTree
+
+__all__ = ["MAX_METADATA_SIZE", "Verifier", "new_verifier", "verify_bytes"]
+
+#: Largest metadata object accepted (libostree 2023.4+ allows 128 MiB).
+MAX_METADATA_SIZE = 128 * 1024 * 1024
+
+
+class Verifier(Protocol):
+    """Checks one object's bytes, fed in chunks."""
+
+    def update(self, chunk: bytes | bytearray | memoryview) -> None:
+        """Feed the next chunk of the stored form of the object."""
+
+    def finish(self) -> None:
+        """Raise unless the bytes fed are a valid object with the announced name."""
+
+
+_PARSERS: dict[ObjectType, Callable[[bytes], object]] = {
+    ObjectType.DIRTREE: DirTree.from_bytes,
+    ObjectType.DIRMETA: DirMeta.from_bytes,
+    ObjectType.COMMIT: Commit.from_bytes,
+    ObjectType.COMMITMETA: DetachedMetadata.from_bytes,
+    ObjectType.TOMBSTONE_COMMIT: Tombstone.from_bytes,
+}
+
+
+class _MetadataVerifier:
+    def __init__(self, objtype: ObjectType, checksum: str) -> None:
+        self._objtype = objtype
+        self._checksum = checksum
+        self._buf = bytearray()
+
+    def update(self, chunk: bytes | bytearray | memoryview) -> None:
+        self._buf += chunk
+        if len(self._buf) > MAX_METADATA_SIZE:
+            raise InvalidObjectError(f"{self._objtype.value} object larger than {MAX_METADATA_SIZE}")
+
+    def finish(self) -> None:
+        data = bytes(self._buf)
+        what = f"{self._objtype.value} object"
+        if self._objtype.is_hashed:
+            actual = hashlib.sha256(data).hexdigest()
+            if actual != self._checksum:
+                raise ChecksumMismatchError(self._checksum, actual, what)
+        obj = _PARSERS[self._objtype](data)
+        if isinstance(obj, Tombstone) and obj.commit != self._checksum:
+            raise ChecksumMismatchError(self._checksum, obj.commit, what)
+
+
+class _ContentVerifier:
+    def __init__(self, checksum: str) -> None:
+        self._checksum = checksum
+        self._reader = FilezReader()
+
+    def update(self, chunk: bytes | bytearray | memoryview) -> None:
+        self._reader.feed(chunk)
+
+    def finish(self) -> None:
+        self._reader.finish()
+        actual = self._reader.checksum()
+        if actual != self._checksum:
+            raise ChecksumMismatchError(self._checksum, actual, "content object")
+
+
+def new_verifier(objtype: ObjectType, checksum: str) -> Verifier:
+    """A verifier for an object of ``objtype`` that should be named ``checksum``."""
+    validate_checksum(checksum)
+    if objtype is ObjectType.FILE:
+        return _ContentVerifier(checksum)
+    return _MetadataVerifier(objtype, checksum)
+
+
+def verify_bytes(objtype: ObjectType, checksum: str, data: bytes | bytearray | memoryview) -> None:
+    """Verify a whole object held in memory (see :func:`new_verifier`)."""
+    verifier = new_verifier(objtype, checksum)
+    verifier.update(data)
+    verifier.finish()
