@@ -89,7 +89,7 @@ def _integer(t: GType) -> Encoder:
     pack = struct.Struct("<" + _STRUCT_CODES[t.code]).pack
 
     def encode(value: Any, out: bytearray, depth: int) -> None:
-        if type(value) is not int and not isinstance(value, int):
+        if not isinstance(value, int):
             raise _bad(t, value)
         if not low <= value <= high:
             raise _bad(t, value, " (out of range)")
@@ -117,7 +117,7 @@ def _double(t: GType) -> Encoder:
         if not isinstance(value, float | int) or isinstance(value, bool):
             raise _bad(t, value)
         try:
-            out += pack(value)
+            out += pack(float(value))
         except OverflowError:
             raise _bad(t, value, " (out of range)") from None
 
@@ -272,5 +272,3 @@ def _tuple(t: GType) -> Encoder:
             out += pack_offsets(ends, writer_width(len(out) - start, len(ends)))
 
     return encode
-
-

@@ -18,6 +18,7 @@ import stat
 import struct
 import zlib
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import attrs
 
@@ -34,8 +35,8 @@ from ostree_repo.objects._fields import (
 )
 
 __all__ = [
-    "FILE_HEADER_SIGNATURE",
     "FILEZ_HEADER_SIGNATURE",
+    "FILE_HEADER_SIGNATURE",
     "ContentHasher",
     "FileHeader",
     "FilezReader",
@@ -108,7 +109,8 @@ class FileHeader:
         return struct.pack(">II", len(header), 0) + header
 
     @classmethod
-    def _from_fields(cls, uid: int, gid: int, mode: int, rdev: int, target: str, xattrs: list[tuple[bytes, bytes]]) -> FileHeader:  # noqa: E501
+    def _from_fields(cls, fields: tuple[Any, ...]) -> FileHeader:
+        uid, gid, mode, rdev, target, xattrs = fields
         if rdev != 0:
             raise InvalidObjectError(f"file header: rdev {rdev} is not 0")
         return cls(
@@ -118,13 +120,13 @@ class FileHeader:
     @classmethod
     def from_bytes(cls, data: bytes | bytearray | memoryview) -> FileHeader:
         """Decode a canonical ``(uuuusa(ayay))`` header."""
-        return cls._from_fields(*decode(FILE_HEADER_SIGNATURE, data, "file header"))
+        return cls._from_fields(decode(FILE_HEADER_SIGNATURE, data, "file header"))
 
     @classmethod
     def from_filez_header(cls, data: bytes | bytearray | memoryview) -> tuple[FileHeader, int]:
         """Decode a ``.filez`` ``(tuuuusa(ayay))`` header into (header, file size)."""
         size, *fields = decode(FILEZ_HEADER_SIGNATURE, data, "filez header")
-        header = cls._from_fields(*fields)
+        header = cls._from_fields(tuple(fields))
         size = bswap64(size)
         if header.is_symlink and size:
             raise InvalidObjectError("filez: symlink with a non-zero size")
@@ -282,7 +284,9 @@ class FilezReader:
         return self._hasher.hexdigest()
 
 
-def read_filez(data: bytes | bytearray | memoryview, expected: str | None = None) -> tuple[FileHeader, bytes]:  # noqa: E501
+def read_filez(
+    data: bytes | bytearray | memoryview, expected: str | None = None
+) -> tuple[FileHeader, bytes]:
     """Decode a whole ``.filez`` object into (header, file bytes), checking its checksum."""
     reader = FilezReader()
     pieces = reader.feed(data)

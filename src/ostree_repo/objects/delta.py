@@ -24,6 +24,7 @@ from ostree_repo.objects.objtype import ObjectType
 __all__ = [
     "SUPERBLOCK_SIGNATURE",
     "DeltaFallback",
+    "DeltaPart",
     "DeltaPartHeader",
     "DeltaSuperblock",
 ]
@@ -147,8 +148,13 @@ class DeltaSuperblock:
             self.commit.to_value(),
             self.recursive,
             [
-                (u32(p.version), checksum_to_bytes(p.checksum), u64(p.size), u64(p.usize),
-                 _objects_to_bytes(p.objects))
+                (
+                    u32(p.version),
+                    checksum_to_bytes(p.checksum),
+                    u64(p.size),
+                    u64(p.usize),
+                    _objects_to_bytes(p.objects),
+                )
                 for p in self.parts
             ],
             [
@@ -160,3 +166,49 @@ class DeltaSuperblock:
     def to_bytes(self) -> bytes:
         """Serialise in normal form."""
         return dumps(SUPERBLOCK_SIGNATURE, self.to_value())
+
+
+PART_PAYLOAD_SIGNATURE = "(a(uuu)aa(ayay)ayay)"
+#: libostree (v2026.3+) caps the xz decoder's memory at 100 MiB; so do we.
+XZ_MEMLIMIT = 100 * 1024 * 1024
+
+
+@attrs.frozen
+class DeltaPart:
+    """A decoded static-delta part: mode and xattr tables, the data blob and the opcodes.
+
+    ``compression`` is ``0`` (none) or ``ord('x')`` (xz). ``modes`` are native
+    (uid, gid, mode) triples; the opcodes are kept as raw bytes.
+    """
+
+    compression: int
+    modes: tuple[tuple[int, int, int], ...]
+    xattrs: tuple[tuple[tuple[bytes, bytes], ...], ...]
+    blob: bytes
+    ops: bytes
+
+    @classmethod
+    def from_bytes(cls, data: bytes | bytearray | memoryview) -> DeltaPart:
+        """Decode a part file (first byte: compression; then the payload)."""
+        import lzma
+
+        from ostree_repo.objects._fields import xattrs_from_value
+
+        if not data:
+            raise InvalidObjectError("delta part: empty file")
+        compression, payload = data[0], bytes(data[1:])
+        if compression == ord("x"):
+            try:
+                payload = lzma.LZMADecompressor(memlimit=XZ_MEMLIMIT).decompress(payload)
+            except lzma.LZMAError as e:
+                raise InvalidObjectError(f"delta part: corrupt xz stream ({e})") from None
+        elif compression != 0:
+            raise InvalidObjectError(f"delta part: unknown compression {compression:#x}")
+        modes, xattrs, blob, ops = decode(PART_PAYLOAD_SIGNATURE, payload, "delta part")
+        return cls(
+            compression,
+            tuple((bswap32(u), bswap32(g), bswap32(m)) for u, g, m in modes),
+            tuple(xattrs_from_value(x, "delta part") for x in xattrs),
+            blob,
+            ops,
+        )

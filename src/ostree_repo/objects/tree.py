@@ -1,4 +1,4 @@
-"""Directory objects: :class:`DirTree` (``(a(say)a(sayay))``) and :class:`DirMeta` (``(uuua(ayay))``).
+"""Directory objects: :class:`DirTree` ``(a(say)a(sayay))`` and :class:`DirMeta` ``(uuua(ayay))``.
 
 A dirtree lists a directory's files (name, content checksum) and subdirectories (name,
 dirtree checksum, dirmeta checksum), each sorted by the UTF-8 bytes of the name. A dirmeta

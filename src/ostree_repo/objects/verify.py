@@ -62,7 +62,9 @@ class _MetadataVerifier:
     def update(self, chunk: bytes | bytearray | memoryview) -> None:
         self._buf += chunk
         if len(self._buf) > MAX_METADATA_SIZE:
-            raise InvalidObjectError(f"{self._objtype.value} object larger than {MAX_METADATA_SIZE}")
+            raise InvalidObjectError(
+                f"{self._objtype.value} object larger than {MAX_METADATA_SIZE}"
+            )
 
     def finish(self) -> None:
         data = bytes(self._buf)

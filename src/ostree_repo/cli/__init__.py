@@ -1,0 +1,74 @@
+"""The ``ostree-repo`` command line: ``ostree-repo [--store URL] VERB ...``.
+
+Every verb takes ``--json`` and then prints exactly one JSON document on stdout. Errors
+from the library print one line on stderr and exit with status 1; usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ostree_repo import __version__
+from ostree_repo.cli import inspect
+from ostree_repo.errors import OstreeRepoError
+
+__all__ = ["main"]
+
+DEFAULT_STORE = "./ostree-store"
+
+_VERBS = [inspect]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every verb registered."""
+    parser = argparse.ArgumentParser(
+        prog="ostree-repo", description="Manage OSTree repositories without libostree."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--store",
+        default=os.environ.get("OSTREE_REPO_STORE", DEFAULT_STORE),
+        help="store URL or path (default: $OSTREE_REPO_STORE, else ./ostree-store)",
+    )
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for verb in _VERBS:
+        sub = verbs.add_parser(verb.NAME, help=verb.HELP, description=verb.HELP)
+        sub.add_argument("--json", action="store_true", help="print one JSON document")
+        verb.add_arguments(sub)
+        sub.set_defaults(run=verb.run)
+    return parser
+
+
+def emit(args: argparse.Namespace, document: Any, text: str) -> None:
+    """Print ``document`` as JSON when ``--json`` was given, else ``text``."""
+    if args.json:
+        json.dump(document, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        document, text = args.run(args)
+    except OstreeRepoError as e:
+        print(f"ostree-repo: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(
+            f"ostree-repo: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "),
+            file=sys.stderr,
+        )
+        return 1
+    except KeyboardInterrupt:
+        print("ostree-repo: interrupted", file=sys.stderr)
+        return 130
+    emit(args, document, text)
+    return 0
