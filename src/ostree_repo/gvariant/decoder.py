@@ -341,6 +341,6 @@ def _variable_tuple(t: GType) -> Decoder:
     add("    if pos != table:")
     add("        raise _fail(t, pos, 'trailing bytes')")
     add("    return (" + "".join(f"v{i}, " for i in range(len(children))) + ")")
-    exec("\n".join(src), env)  # noqa: S102 - source generated above from a parsed type
+    exec("\n".join(src), env)  # the source is generated above from a parsed type only
     decoder: Decoder = env["decode"]
     return decoder
