@@ -172,5 +172,6 @@ class DeltaIndex:
     def to_bytes(self) -> bytes:
         """Serialise in normal form; other keys keep their place, the delta map is refreshed."""
         value = dict(self.metadata)
-        value[STATIC_DELTAS] = _deltas_to_value(self.deltas)
+        if self.deltas or STATIC_DELTAS in value:
+            value[STATIC_DELTAS] = _deltas_to_value(self.deltas)
         return dumps("a{sv}", value)

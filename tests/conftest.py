@@ -1,0 +1,3 @@
+"""Test-suite-wide pytest configuration (fixtures live in the plugin modules listed here)."""
+
+pytest_plugins = ["seaweedfs", "oracle.fixtures"]
