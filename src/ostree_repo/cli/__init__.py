@@ -14,14 +14,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from ostree_repo import __version__
-from ostree_repo.cli import inspect
+from ostree_repo.cli import inspect, repos
+from ostree_repo.cli._verb import Verb
 from ostree_repo.errors import OstreeRepoError
 
 __all__ = ["main"]
 
 DEFAULT_STORE = "./ostree-store"
 
-_VERBS = [inspect]
+_VERBS: list[Verb] = [*inspect.VERBS, *repos.VERBS]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for verb in _VERBS:
-        sub = verbs.add_parser(verb.NAME, help=verb.HELP, description=verb.HELP)
+        sub = verbs.add_parser(verb.name, help=verb.help, description=verb.help)
         sub.add_argument("--json", action="store_true", help="print one JSON document")
         verb.add_arguments(sub)
         sub.set_defaults(run=verb.run)
@@ -70,5 +71,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ostree-repo: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a bug: still one line, with the traceback on request
+        if os.environ.get("OSTREE_REPO_DEBUG"):
+            raise
+        print(
+            f"ostree-repo: internal error: {type(e).__name__}: {e} "
+            "(set OSTREE_REPO_DEBUG=1 for a traceback)",
+            file=sys.stderr,
+        )
+        return 70
     emit(args, document, text)
     return 0

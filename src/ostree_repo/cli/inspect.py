@@ -9,6 +9,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from ostree_repo.cli._verb import Verb
 from ostree_repo.errors import InvalidNameError, InvalidObjectError
 from ostree_repo.gvariant import Variant
 from ostree_repo.gvariant.text import format_value, to_json
@@ -354,7 +355,7 @@ def describe(path: str, data: bytes, kind: str | None = None) -> dict[str, Any]:
     raise InvalidObjectError(f"{path}: not a recognised OSTree object or repository file")
 
 
-def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+def run(args: argparse.Namespace) -> tuple[Any, str]:
     """Run the verb: returns (JSON document, text)."""
     with open(args.file, "rb") as f:
         data = f.read()
@@ -365,3 +366,6 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         head += f" (MISMATCH: file is named {result['named']})"
     text = "\n".join([head, *("  " + line for line in lines)])
     return result, text
+
+
+VERBS = [Verb(NAME, HELP, add_arguments, run)]

@@ -103,6 +103,18 @@ class DeltaSuperblock:
             raise InvalidObjectError(f"superblock: invalid {ENDIANNESS} {value!r}")
         return bool(value.value == ord("B"))
 
+    def inline_part(self, index: int) -> bytes | None:
+        """The bytes of part ``index`` if the superblock carries it inline, else None."""
+        from ostree_repo.objects.names import delta_path
+
+        value = self.metadata.get(delta_path(self.from_checksum, self.to_checksum, str(index)))
+        if value is None:
+            return None
+        if value.signature != "(yay)":
+            raise InvalidObjectError(f"superblock: inline part {index} is not (yay)")
+        compression, payload = value.value
+        return bytes([compression]) + payload
+
     @classmethod
     def from_bytes(cls, data: bytes | bytearray | memoryview) -> DeltaSuperblock:
         """Decode a superblock (strict); checks that the embedded commit is the target."""

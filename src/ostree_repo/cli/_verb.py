@@ -1,0 +1,76 @@
+"""How a CLI verb is declared, and the helpers verbs share."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import attrs
+
+from ostree_repo.repository import RepositoryManager, VersionRecord
+
+__all__ = ["Verb", "run_with_manager", "version_json", "when"]
+
+Output = tuple[Any, str]
+
+
+@attrs.frozen
+class Verb:
+    """A verb: its name, one-line help, argument setup and implementation.
+
+    ``run`` returns (JSON document, text for people).
+    """
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], Output]
+
+
+def run_with_manager(
+    args: argparse.Namespace, body: Callable[[RepositoryManager], Awaitable[Output]]
+) -> Output:
+    """Open the store named by ``--store`` and run ``body`` with a manager for it."""
+
+    async def main() -> Output:
+        async with RepositoryManager.open(args.store) as manager:
+            return await body(manager)
+
+    return anyio.run(main)
+
+
+def when(seconds: float) -> str:
+    """A UTC timestamp for people."""
+    try:
+        moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+    except (OverflowError, OSError, ValueError):
+        return str(seconds)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def version_json(record: VersionRecord) -> dict[str, Any]:
+    """A version as listed: ``{"number", "created", "action", "refs", "commits", ...}``."""
+    return {
+        "number": record.number,
+        "created": record.created,
+        "base": record.base,
+        "action": record.action,
+        "refs": len(record.refs),
+        "commits": len(record.commits),
+        "deltas": len(record.deltas),
+    }
+
+
+def write_result(name: str, record: VersionRecord | None, **extra: Any) -> Output:
+    """The output of a verb that writes: ``{"repository", "version", ...}``."""
+    doc: dict[str, Any] = {"repository": name, "version": None if record is None else record.number}
+    doc.update(extra)
+    if record is None:
+        text = f"{name}: nothing changed, no new version"
+    else:
+        counts = f"{len(record.refs)} refs, {len(record.commits)} commits"
+        text = f"{name}: version {record.number} ({counts})"
+    return doc, text

@@ -1,0 +1,325 @@
+"""Verbs about repositories and versions: create, list, delete, versions, refs, commits,
+show, diff, copy, remove, delete-version, fsck, reclaim, export, import-dir."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ostree_repo.cli._verb import Output, Verb, run_with_manager, version_json, when, write_result
+from ostree_repo.errors import OstreeRepoError
+from ostree_repo.export import export_version
+from ostree_repo.importing import import_directory
+from ostree_repo.repository import RepositoryManager, diff
+from ostree_repo.repository.records import VersionRecord
+
+
+def _name(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", metavar="NAME", help="repository name")
+
+
+def _name_version(parser: argparse.ArgumentParser) -> None:
+    _name(parser)
+    parser.add_argument("--version", type=int, help="version number (default: latest)")
+
+
+# -- repositories ----------------------------------------------------------------------------
+
+
+def _create(args: argparse.Namespace) -> Output:
+    async def body(m: RepositoryManager) -> Output:
+        await m.create_repository(args.name)
+        return {"repository": args.name, "version": 0}, f"created repository {args.name}"
+
+    return run_with_manager(args, body)
+
+
+def _list(args: argparse.Namespace) -> Output:
+    async def body(m: RepositoryManager) -> Output:
+        rows = []
+        for name in await m.repositories():
+            latest = await m.repository(name).version()
+            rows.append({"name": name, "latest_version": latest.number, "refs": len(latest.refs)})
+        text = "\n".join(f"{r['name']}  (version {r['latest_version']})" for r in rows)
+        return rows, text or "(no repositories)"
+
+    return run_with_manager(args, body)
+
+
+def _delete(args: argparse.Namespace) -> Output:
+    async def body(m: RepositoryManager) -> Output:
+        await m.delete_repository(args.name)
+        return {"repository": args.name, "deleted": True}, f"deleted repository {args.name}"
+
+    return run_with_manager(args, body)
+
+
+# -- versions --------------------------------------------------------------------------------
+
+
+def _versions(args: argparse.Namespace) -> Output:
+    async def body(m: RepositoryManager) -> Output:
+        records = await m.repository(args.name).versions()
+        rows = [version_json(r) for r in records]
+        text = "\n".join(
+            f"{r.number:>5}  {when(r.created) if r.number else '-':20}  "
+            f"{len(r.refs)} refs  {len(r.commits)} commits  {r.action.get('kind', '')}"
+            for r in records
+        )
+        return rows, text
+
+    return run_with_manager(args, body)
+
+
+def _refs_json(record: VersionRecord) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = [{"name": n, "commit": c} for n, c in record.refs.items()]
+    for cid, refs in record.collection_refs.items():
+        rows += [{"name": n, "commit": c, "collection_id": cid} for n, c in refs.items()]
+    return rows
+
+
+def _refs(args: argparse.Namespace) -> Output:
+    async def body(m: RepositoryManager) -> Output:
+        record = await m.repository(args.name).version(args.version)
+        rows = _refs_json(record)
+        text = "\n".join(
+            f"{r['commit']}  {r['name']}"
+            + (f"  ({r['collection_id']})" if "collection_id" in r else "")
+            for r in rows
+        )
+        return rows, text or "(no refs)"
+
+    return run_with_manager(args, body)
+
+
+def _commits_json(record: VersionRecord) -> list[dict[str, Any]]:
+    return [
+        {
+            "checksum": c,
+            "parent": i.parent,
+            "timestamp": i.timestamp,
+            "subject": i.subject,
+            "version": i.version,
+            "size": i.size,
+            "signed": i.commitmeta is not None,
+        }
+        for c, i in sorted(record.commits.items(), key=lambda kv: kv[1].timestamp)
+    ]
+
+
+def _commits(args: argparse.Namespace) -> Output:
+    async def body(m: RepositoryManager) -> Output:
+        record = await m.repository(args.name).version(args.version)
+        rows = _commits_json(record)
+        text = "\n".join(f"{r['checksum']}  {when(r['timestamp'])}  {r['subject']}" for r in rows)
+        return rows, text or "(no commits)"
+
+    return run_with_manager(args, body)
+
+
+def _show(args: argparse.Namespace) -> Output:
+    async def body(m: RepositoryManager) -> Output:
+        record = await m.repository(args.name).version(args.version)
+        size = await m.version_size(record)
+        doc = version_json(record) | {
+            "repository": args.name,
+            "size": size,
+            "refs": _refs_json(record),
+            "commits": _commits_json(record),
+            "deltas": sorted(record.deltas),
+            "summary": record.summary,
+            "signed_summary": record.summary_sig is not None,
+        }
+        text = "\n".join(
+            [
+                f"{args.name} version {record.number}",
+                f"created: {when(record.created) if record.number else '-'}",
+                f"made by: {record.action.get('kind', '-')}",
+                f"size: {size} bytes",
+                f"refs: {len(record.refs)}, commits: {len(record.commits)}, "
+                f"deltas: {len(record.deltas)}",
+            ]
+            + [f"  ref {r['name']} -> {r['commit']}" for r in doc["refs"]]
+        )
+        return doc, text
+
+    return run_with_manager(args, body)
+
+
+def _diff(args: argparse.Namespace) -> Output:
+    async def body(m: RepositoryManager) -> Output:
+        repo = m.repository(args.name)
+        changes = diff(await repo.version(args.old), await repo.version(args.new))
+        lines = [f"+ ref {n} -> {c}" for n, c in changes["refs_added"].items()]
+        lines += [f"- ref {n} ({c})" for n, c in changes["refs_removed"].items()]
+        lines += [f"~ ref {n}: {d['from']} -> {d['to']}" for n, d in changes["refs_moved"].items()]
+        lines += [f"+ commit {c}" for c in changes["commits_added"]]
+        lines += [f"- commit {c}" for c in changes["commits_removed"]]
+        return {"repository": args.name, "old": args.old, "new": args.new, **changes}, "\n".join(
+            lines
+        ) or "(no differences)"
+
+    return run_with_manager(args, body)
+
+
+def _diff_args(parser: argparse.ArgumentParser) -> None:
+    _name(parser)
+    parser.add_argument("old", type=int, help="older version number")
+    parser.add_argument("new", type=int, help="newer version number")
+
+
+# -- writes ----------------------------------------------------------------------------------
+
+
+def _copy_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", help="repository to copy from")
+    parser.add_argument("destination", help="repository to copy into (a new version)")
+    parser.add_argument("--version", type=int, help="source version (default: latest)")
+    parser.add_argument("--ref", action="append", default=[], help="copy this ref (repeatable)")
+    parser.add_argument("--commit", action="append", default=[], help="copy this commit")
+    parser.add_argument("--depth", type=int, default=0, help="parents to include (-1: all)")
+    parser.add_argument("--all", action="store_true", help="copy the whole version")
+
+
+def _copy(args: argparse.Namespace) -> Output:
+    if not (args.ref or args.commit or args.all):
+        raise OstreeRepoError("say what to copy: --ref, --commit or --all")
+
+    async def body(m: RepositoryManager) -> Output:
+        await m.create_repository(args.destination, exist_ok=True)
+        record = await m.copy(
+            args.source,
+            args.destination,
+            version=args.version,
+            refs=args.ref,
+            commits=args.commit,
+            depth=args.depth,
+            whole=args.all,
+        )
+        return write_result(args.destination, record)
+
+    return run_with_manager(args, body)
+
+
+def _remove_args(parser: argparse.ArgumentParser) -> None:
+    _name(parser)
+    parser.add_argument("--ref", action="append", default=[], help="remove this ref")
+    parser.add_argument("--commit", action="append", default=[], help="remove this commit")
+
+
+def _remove(args: argparse.Namespace) -> Output:
+    if not (args.ref or args.commit):
+        raise OstreeRepoError("say what to remove: --ref or --commit")
+
+    async def body(m: RepositoryManager) -> Output:
+        return write_result(
+            args.name, await m.remove(args.name, refs=args.ref, commits=args.commit)
+        )
+
+    return run_with_manager(args, body)
+
+
+def _delete_version_args(parser: argparse.ArgumentParser) -> None:
+    _name(parser)
+    parser.add_argument("number", type=int, help="the version to delete")
+
+
+def _delete_version(args: argparse.Namespace) -> Output:
+    async def body(m: RepositoryManager) -> Output:
+        await m.repository(args.name).delete_version(args.number)
+        doc = {"repository": args.name, "version": None, "deleted_version": args.number}
+        return doc, f"{args.name}: deleted version {args.number}"
+
+    return run_with_manager(args, body)
+
+
+def _fsck(args: argparse.Namespace) -> Output:
+    async def body(m: RepositoryManager) -> Output:
+        report = await m.fsck(args.name, args.version)
+        doc = {
+            "repository": report.repository,
+            "version": report.version,
+            "objects": report.objects,
+            "missing": list(report.missing),
+            "corrupt": list(report.corrupt),
+            "ok": report.ok,
+        }
+        if not report.ok:
+            problems = len(report.missing) + len(report.corrupt)
+            raise OstreeRepoError(
+                f"{report.repository} version {report.version}: {problems} problem(s): "
+                + ", ".join(
+                    [
+                        *(f"missing {x}" for x in report.missing),
+                        *(f"corrupt {x}" for x in report.corrupt),
+                    ][:5]
+                )
+            )
+        return doc, f"{report.repository} version {report.version}: {report.objects} objects OK"
+
+    return run_with_manager(args, body)
+
+
+def _reclaim_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true", help="only report what would go")
+    parser.add_argument(
+        "--grace", type=float, default=3600.0, help="keep anything younger (seconds; 3600)"
+    )
+
+
+def _reclaim(args: argparse.Namespace) -> Output:
+    async def body(m: RepositoryManager) -> Output:
+        report = await m.reclaim(grace_seconds=args.grace, dry_run=args.dry_run)
+        verb = "would free" if report.dry_run else "freed"
+        text = (
+            f"{verb} {report.objects} objects ({report.object_bytes} bytes) and "
+            f"{report.files} files ({report.file_bytes} bytes)"
+        )
+        return report.to_json(), text
+
+    return run_with_manager(args, body)
+
+
+def _export_args(parser: argparse.ArgumentParser) -> None:
+    _name_version(parser)
+    parser.add_argument("directory", help="where to write the repository (must not exist)")
+
+
+def _export(args: argparse.Namespace) -> Output:
+    async def body(m: RepositoryManager) -> Output:
+        record = await export_version(m, args.name, args.directory, version=args.version)
+        doc = {"repository": args.name, "version": record.number, "directory": args.directory}
+        return doc, f"exported {args.name} version {record.number} to {args.directory}"
+
+    return run_with_manager(args, body)
+
+
+def _import_dir_args(parser: argparse.ArgumentParser) -> None:
+    _name(parser)
+    parser.add_argument("directory", help="an archive-mode OSTree repository directory")
+
+
+def _import_dir(args: argparse.Namespace) -> Output:
+    async def body(m: RepositoryManager) -> Output:
+        return write_result(args.name, await import_directory(m, args.name, args.directory))
+
+    return run_with_manager(args, body)
+
+
+VERBS = [
+    Verb("create", "create a repository", _name, _create),
+    Verb("list", "list repositories", lambda p: None, _list),
+    Verb("delete", "delete a repository and all its versions", _name, _delete),
+    Verb("versions", "list a repository's versions", _name, _versions),
+    Verb("refs", "list the refs of a version", _name_version, _refs),
+    Verb("commits", "list the commits of a version", _name_version, _commits),
+    Verb("show", "describe a version", _name_version, _show),
+    Verb("diff", "compare two versions", _diff_args, _diff),
+    Verb("copy", "copy refs, commits or a version into another repository", _copy_args, _copy),
+    Verb("remove", "make a version without some refs or commits", _remove_args, _remove),
+    Verb("delete-version", "delete one version", _delete_version_args, _delete_version),
+    Verb("fsck", "verify every object a version needs", _name_version, _fsck),
+    Verb("reclaim", "delete storage no version needs", _reclaim_args, _reclaim),
+    Verb("export", "write a version as a standalone OSTree repository", _export_args, _export),
+    Verb("import-dir", "import an OSTree repository directory", _import_dir_args, _import_dir),
+]

@@ -1,0 +1,125 @@
+"""Import an archive-mode OSTree repository directory (made by ``ostree`` or by us).
+
+Every object is verified as it is stored; refs, collection refs, detached metadata,
+tombstones and static deltas come along; the result is one new repository version.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+
+from ostree_repo._tasks import task_group
+from ostree_repo.errors import InvalidNameError, InvalidObjectError, OstreeRepoError
+from ostree_repo.objects import ObjectType, parse_object_path, validate_checksum
+from ostree_repo.objects.metadata import Tombstone
+from ostree_repo.repository.ingest import Ingest
+from ostree_repo.repository.manager import RepositoryManager
+from ostree_repo.repository.records import RepoConfig, VersionRecord
+from ostree_repo.store.chunks import CHUNK_SIZE
+
+__all__ = ["UnsupportedRepositoryError", "import_directory", "read_repo_config"]
+
+ARCHIVE_MODES = ("archive", "archive-z2")
+
+
+class UnsupportedRepositoryError(OstreeRepoError):
+    """The directory is not an archive-mode OSTree repository."""
+
+
+def read_repo_config(path: Path) -> RepoConfig:
+    """Parse ``config``; refuse anything but an archive-mode repository."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        text = (path / "config").read_text("utf-8")
+        parser.read_string(text)
+    except FileNotFoundError:
+        raise UnsupportedRepositoryError(f"{path}: no config file, not an OSTree repo") from None
+    except (configparser.Error, UnicodeDecodeError) as e:
+        raise UnsupportedRepositoryError(f"{path}: unreadable config ({e})") from None
+    core = parser["core"] if parser.has_section("core") else {}
+    if core.get("repo_version") != "1":
+        raise UnsupportedRepositoryError(f"{path}: repo_version is not 1")
+    mode = core.get("mode", "bare")
+    if mode not in ARCHIVE_MODES:
+        raise UnsupportedRepositoryError(f"{path}: mode {mode!r}; only archive repos import")
+    return RepoConfig(mode="archive-z2", collection_id=core.get("collection-id") or None)
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK_SIZE):
+            yield chunk
+
+
+def _read_ref(path: Path) -> str:
+    text = path.read_text("ascii", errors="replace").strip()
+    try:
+        return validate_checksum(text)
+    except InvalidNameError:
+        raise InvalidObjectError(f"{path}: not a commit checksum") from None
+
+
+async def import_directory(
+    manager: RepositoryManager,
+    name: str,
+    path: str | os.PathLike[str],
+    *,
+    concurrency: int = 16,
+) -> VersionRecord | None:
+    """Import every ref, commit and object of the repository at ``path`` into a new
+    version of repository ``name`` (created if needed). Returns the version, or None
+    when the repository already held exactly this content."""
+    root = Path(path)
+    config = await anyio.to_thread.run_sync(read_repo_config, root)
+    await manager.create_repository(name, exist_ok=True)
+    ingest = Ingest(manager, name, config=config)
+    store = manager.store
+    commitmeta: dict[str, bytes] = {}
+    commits: list[tuple[str, Path]] = []
+    limiter = anyio.CapacityLimiter(concurrency)
+
+    async def store_object(checksum: str, objtype: ObjectType, file: Path) -> None:
+        async with limiter:
+            await store.write_object(checksum, objtype, _chunks(file))
+
+    objects_dir = root / "objects"
+    listing = await anyio.to_thread.run_sync(lambda: sorted(objects_dir.glob("*/*")))
+    async with task_group() as tg:
+        for file in listing:
+            try:
+                checksum, objtype = parse_object_path(file.relative_to(root).as_posix())
+            except InvalidNameError:
+                continue  # not a loose object (temporary files, bare-repo .file, ...)
+            if objtype is ObjectType.COMMIT:
+                commits.append((checksum, file))
+            elif objtype is ObjectType.COMMITMETA:
+                commitmeta[checksum] = file.read_bytes()
+            elif objtype is ObjectType.TOMBSTONE_COMMIT:
+                Tombstone.from_bytes(file.read_bytes())
+                ingest.tombstones.add(checksum)
+            else:
+                tg.start_soon(store_object, checksum, objtype, file)
+    for checksum, file in commits:
+        await ingest.add_commit(checksum, file.read_bytes(), commitmeta.get(checksum))
+
+    heads = root / "refs" / "heads"
+    for ref_file in sorted(p for p in heads.rglob("*") if p.is_file()):
+        ingest.set_ref(ref_file.relative_to(heads).as_posix(), _read_ref(ref_file))
+    mirrors = root / "refs" / "mirrors"
+    for ref_file in sorted(p for p in mirrors.rglob("*") if p.is_file()):
+        cid, _, ref = ref_file.relative_to(mirrors).as_posix().partition("/")
+        ingest.set_ref(ref, _read_ref(ref_file), collection_id=cid)
+
+    for superblock in sorted((root / "deltas").rglob("superblock")):
+        parts = {
+            int(p.name): p.read_bytes() for p in superblock.parent.iterdir() if p.name.isdigit()
+        }
+        await ingest.add_delta(superblock.read_bytes(), parts)
+
+    return await ingest.publish({"kind": "import-directory", "path": str(root)}, replace=False)

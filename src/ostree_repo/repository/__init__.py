@@ -1,0 +1,26 @@
+"""Repositories and their immutable, numbered versions, kept in an object store.
+
+A store holds any number of named repositories. Each has a log of versions (0 is empty);
+a version holds refs and commits, and through the commits' closures every object their
+trees reach, plus detached metadata, static deltas and a generated summary.
+"""
+
+from ostree_repo.repository.closure import Closure
+from ostree_repo.repository.content import diff
+from ostree_repo.repository.manager import FsckReport, ReclaimReport, RepositoryManager
+from ostree_repo.repository.records import CommitInfo, DeltaInfo, RepoConfig, VersionRecord
+from ostree_repo.repository.repository import Repository, VersionNotFoundError
+
+__all__ = [
+    "Closure",
+    "CommitInfo",
+    "DeltaInfo",
+    "FsckReport",
+    "ReclaimReport",
+    "RepoConfig",
+    "Repository",
+    "RepositoryManager",
+    "VersionNotFoundError",
+    "VersionRecord",
+    "diff",
+]

@@ -1,0 +1,166 @@
+"""Pure operations on version content: copy refs and commits, remove them, diff versions.
+
+Each takes records and returns a new record (or a description), touching no storage: the
+objects a commit needs are already shared by every repository of the store, so copying
+a commit between versions copies nothing but its record entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+
+from ostree_repo.errors import NotFoundError, OstreeRepoError
+from ostree_repo.objects.names import parse_delta_name, validate_ref
+from ostree_repo.repository.records import CommitInfo, DeltaInfo, VersionRecord
+
+__all__ = ["add_content", "diff", "history", "remove_content", "select"]
+
+
+def history(commits: dict[str, CommitInfo], start: str, depth: int) -> list[str]:
+    """``start`` and its parents found in ``commits``, up to ``depth`` (-1: all)."""
+    chain = [start]
+    current = commits[start]
+    while depth != 0 and current.parent is not None and current.parent in commits:
+        chain.append(current.parent)
+        current = commits[current.parent]
+        depth -= 1
+    return chain
+
+
+@attrs.frozen
+class Selection:
+    """What to take from a source version: refs to set, commits to include, and deltas."""
+
+    refs: dict[str, str]
+    collection_refs: dict[str, dict[str, str]]
+    commits: dict[str, CommitInfo]
+    deltas: dict[str, DeltaInfo]
+    tombstones: tuple[str, ...] = ()
+
+
+def select(
+    source: VersionRecord,
+    refs: Iterable[str] = (),
+    commits: Iterable[str] = (),
+    depth: int = 0,
+    whole: bool = False,
+) -> Selection:
+    """Pick refs (with their commits) and single commits, each with ``depth`` parents.
+
+    ``whole`` takes everything: all refs, collection refs, commits, deltas, tombstones.
+    """
+    if whole:
+        return Selection(
+            dict(source.refs),
+            {c: dict(r) for c, r in source.collection_refs.items()},
+            dict(source.commits),
+            dict(source.deltas),
+            source.tombstones,
+        )
+    chosen_refs: dict[str, str] = {}
+    chosen: dict[str, CommitInfo] = {}
+    for name in refs:
+        validate_ref(name)
+        if name not in source.refs:
+            raise NotFoundError(f"version {source.number} of {source.repository} has no ref {name}")
+        chosen_refs[name] = source.refs[name]
+        for c in history(source.commits, source.refs[name], depth):
+            chosen[c] = source.commits[c]
+    for commit in commits:
+        if commit not in source.commits:
+            raise NotFoundError(
+                f"version {source.number} of {source.repository} has no commit {commit}"
+            )
+        for c in history(source.commits, commit, depth):
+            chosen[c] = source.commits[c]
+    return Selection(chosen_refs, {}, chosen, dict(source.deltas))
+
+
+def _deltas_between(commits: dict[str, Any], deltas: dict[str, DeltaInfo]) -> dict[str, DeltaInfo]:
+    """The deltas whose both ends (or target, from scratch) are among ``commits``."""
+    kept = {}
+    for name, delta in deltas.items():
+        start, end = parse_delta_name(name)
+        if end in commits and (start is None or start in commits):
+            kept[name] = delta
+    return kept
+
+
+def add_content(base: VersionRecord, selection: Selection) -> VersionRecord:
+    """``base`` plus the selection: refs with the same name move; deltas whose ends are
+    both present come along."""
+    commits = {**base.commits, **selection.commits}
+    collection_refs = {c: dict(r) for c, r in base.collection_refs.items()}
+    for cid, refs in selection.collection_refs.items():
+        collection_refs.setdefault(cid, {}).update(refs)
+    deltas = {**base.deltas, **_deltas_between(commits, selection.deltas)}
+    tombstones = tuple(sorted(set(base.tombstones) | set(selection.tombstones)))
+    return attrs.evolve(
+        base,
+        refs={**base.refs, **selection.refs},
+        collection_refs=collection_refs,
+        commits=commits,
+        deltas=deltas,
+        tombstones=tombstones,
+        summary_sig=None,
+    )
+
+
+def remove_content(
+    base: VersionRecord, refs: Iterable[str] = (), commits: Iterable[str] = ()
+) -> VersionRecord:
+    """``base`` without the named refs and commits.
+
+    Removing a commit that a remaining ref points at is refused (remove the ref too).
+    Deltas that lead from or to a removed commit go with it; a remaining child of a
+    removed commit keeps its parent link, as a truncated history.
+    """
+    new_refs = dict(base.refs)
+    for name in refs:
+        if name not in new_refs:
+            raise NotFoundError(f"version {base.number} of {base.repository} has no ref {name}")
+        del new_refs[name]
+    gone = set(commits)
+    for commit in gone:
+        if commit not in base.commits:
+            raise NotFoundError(
+                f"version {base.number} of {base.repository} has no commit {commit}"
+            )
+    for name, commit in new_refs.items():
+        if commit in gone:
+            raise OstreeRepoError(f"ref {name} points at {commit}: remove the ref as well")
+    collection_refs = {
+        cid: {n: c for n, c in r.items() if c not in gone}
+        for cid, r in base.collection_refs.items()
+    }
+    remaining = {c: i for c, i in base.commits.items() if c not in gone}
+    return attrs.evolve(
+        base,
+        refs=new_refs,
+        collection_refs={cid: r for cid, r in collection_refs.items() if r},
+        commits=remaining,
+        deltas=_deltas_between(remaining, base.deltas),
+        tombstones=base.tombstones,
+        summary_sig=None,
+    )
+
+
+def diff(old: VersionRecord, new: VersionRecord) -> dict[str, Any]:
+    """What changed from ``old`` to ``new``: refs added, removed, moved; commits added and
+    removed; deltas added and removed."""
+    return {
+        "refs_added": {n: c for n, c in new.refs.items() if n not in old.refs},
+        "refs_removed": {n: c for n, c in old.refs.items() if n not in new.refs},
+        "refs_moved": {
+            n: {"from": old.refs[n], "to": c}
+            for n, c in new.refs.items()
+            if n in old.refs and old.refs[n] != c
+        },
+        "commits_added": sorted(set(new.commits) - set(old.commits)),
+        "commits_removed": sorted(set(old.commits) - set(new.commits)),
+        "deltas_added": sorted(set(new.deltas) - set(old.deltas)),
+        "deltas_removed": sorted(set(old.deltas) - set(new.deltas)),
+    }

@@ -1,0 +1,342 @@
+"""The repositories of one store, and what works across them: copy, fsck, reclaim.
+
+:class:`RepositoryManager` is the entry point of the repository layer::
+
+    async with RepositoryManager.open("./ostree-store") as manager:
+        repo = await manager.create_repository("fedora")
+        version = await manager.copy("staging", "fedora", refs=["fedora/x86_64/iot"])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import attrs
+
+from ostree_repo._tasks import task_group
+from ostree_repo.errors import ConflictError, NotFoundError, OstreeRepoError
+from ostree_repo.objects import ObjectType
+from ostree_repo.objects.verify import new_verifier
+from ostree_repo.repository.blobs import read_blob
+from ostree_repo.repository.closure import (
+    Closure,
+    Key,
+    compute_closure,
+    load_closure,
+    object_key,
+    save_closure,
+    split_key,
+)
+from ostree_repo.repository.content import add_content, remove_content, select
+from ostree_repo.repository.layout import repo_path
+from ostree_repo.repository.records import VersionRecord
+from ostree_repo.repository.repository import Repository
+from ostree_repo.store import ObjectStore, open_store
+
+__all__ = ["FsckReport", "ReclaimReport", "RepositoryManager"]
+
+#: Objects and files younger than this are never reclaimed (like git's prune expiry).
+DEFAULT_GRACE_SECONDS = 3600.0
+
+
+@attrs.frozen
+class FsckReport:
+    """What ``fsck`` found in one version: missing and corrupt objects and blobs."""
+
+    repository: str
+    version: int
+    objects: int
+    missing: tuple[str, ...] = ()
+    corrupt: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is missing or corrupt."""
+        return not self.missing and not self.corrupt
+
+
+@attrs.frozen
+class ReclaimReport:
+    """What ``reclaim`` deleted (or, in a dry run, would delete)."""
+
+    objects: int
+    object_bytes: int
+    files: int
+    file_bytes: int
+    dry_run: bool
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return attrs.asdict(self)
+
+
+class RepositoryManager:
+    """All repositories of ``store``. The store must be open while the manager is used."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+        self._closures: dict[str, Closure] = {}
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, url: str, **store_options: Any) -> AsyncIterator[RepositoryManager]:
+        """Open the store at ``url`` (see :func:`~ostree_repo.store.open_store` for the
+        options) and yield a manager for it."""
+        async with open_store(url, **store_options) as store:
+            yield cls(store)
+
+    # -- repositories --------------------------------------------------------------------
+
+    def repository(self, name: str) -> Repository:
+        """Repository ``name`` (no I/O; see :meth:`Repository.exists`)."""
+        return Repository(self.store, name)
+
+    async def create_repository(self, name: str, *, exist_ok: bool = False) -> Repository:
+        """Create repository ``name``; ConflictError if it exists (unless ``exist_ok``)."""
+        repo = self.repository(name)
+        doc = json.dumps({"name": name, "created": time.time()}).encode()
+        try:
+            await self.store.create_named(repo_path(name), doc)
+        except ConflictError:
+            if not exist_ok:
+                raise ConflictError(f"repository {name} already exists") from None
+        return repo
+
+    async def repositories(self) -> list[str]:
+        """The names of all repositories, sorted."""
+        names = []
+        async for path in self.store.list_named("repos"):
+            base = path.rsplit("/", 1)[-1]
+            if base.endswith(".json"):
+                names.append(base.removesuffix(".json"))
+        return sorted(names)
+
+    async def delete_repository(self, name: str) -> None:
+        """Delete a repository and all its versions (their numbers are never reused)."""
+        repo = self.repository(name)
+        if not await repo.exists():
+            raise NotFoundError(f"repository {name} does not exist")
+        for number in await repo.version_numbers():
+            if number:
+                with contextlib.suppress(NotFoundError):  # deleted concurrently
+                    await repo.delete_version(number)
+        await self.store.delete_named(repo_path(name))
+
+    # -- closures --------------------------------------------------------------------------
+
+    async def closure(self, commit: str) -> Closure:
+        """The stored closure of ``commit`` (cached); NotFoundError if it has none."""
+        cached = self._closures.get(commit)
+        if cached is None:
+            cached = await load_closure(self.store, commit)
+            if cached is None:
+                raise NotFoundError(f"commit {commit} has no closure in the store")
+            self._closures[commit] = cached
+        return cached
+
+    async def ensure_closure(self, commit: str, parent: str | None = None) -> Closure:
+        """The closure of ``commit``, computed from the store and saved if it is new.
+
+        Fails with NotFoundError when an object the commit needs is not stored: no
+        version can name a commit whose tree is incomplete.
+        """
+        existing = self._closures.get(commit) or await load_closure(self.store, commit)
+        if existing is None:
+            known: dict[Key, int] = {}
+            if parent is not None:
+                parent_closure = await load_closure(self.store, parent)
+                if parent_closure is not None:
+                    known = parent_closure.sizes
+            existing = await compute_closure(self.store, commit, known)
+            await save_closure(self.store, existing)
+        self._closures[commit] = existing
+        return existing
+
+    async def version_objects(self, record: VersionRecord) -> dict[Key, int]:
+        """Every object of a version with its stored size (the union of its closures)."""
+        objects: dict[Key, int] = {}
+        for commit in record.commits:
+            objects.update((await self.closure(commit)).sizes)
+        return objects
+
+    async def version_size(self, record: VersionRecord) -> int:
+        """Bytes of objects the version reaches (shared objects counted once)."""
+        return sum((await self.version_objects(record)).values())
+
+    # -- copy and remove ---------------------------------------------------------------------
+
+    async def copy(
+        self,
+        source: str,
+        destination: str,
+        *,
+        version: int | None = None,
+        refs: Iterable[str] = (),
+        commits: Iterable[str] = (),
+        depth: int = 0,
+        whole: bool = False,
+    ) -> VersionRecord | None:
+        """Copy refs, commits or a whole version of ``source`` into a new version of
+        ``destination`` (same store). Each commit comes with ``depth`` parents (-1: all),
+        its detached metadata, and the deltas whose both ends end up present. Objects are
+        shared, never duplicated. Returns the new version, or None if nothing changed.
+        """
+        src = await self.repository(source).version(version)
+        selection = select(src, refs, commits, depth, whole)
+        for commit in selection.commits:
+            await self.closure(commit)  # every commit of a version has one
+
+        async def change(base: VersionRecord) -> VersionRecord:
+            return add_content(base, selection)
+
+        action = {
+            "kind": "copy",
+            "source": source,
+            "source_version": src.number,
+            "refs": list(refs),
+            "commits": list(commits),
+            "depth": depth,
+            "whole": whole,
+        }
+        return await self.repository(destination).publish(change, action)
+
+    async def remove(
+        self, name: str, *, refs: Iterable[str] = (), commits: Iterable[str] = ()
+    ) -> VersionRecord | None:
+        """A new version of ``name`` without the given refs and commits."""
+        ref_list, commit_list = list(refs), list(commits)
+
+        async def change(base: VersionRecord) -> VersionRecord:
+            return remove_content(base, ref_list, commit_list)
+
+        action = {"kind": "remove", "refs": ref_list, "commits": commit_list}
+        return await self.repository(name).publish(change, action)
+
+    # -- fsck ---------------------------------------------------------------------------------
+
+    async def fsck(self, name: str, version: int | None = None) -> FsckReport:
+        """Check that every object and blob a version reaches exists and verifies."""
+        record = await self.repository(name).version(version)
+        objects = await self.version_objects(record)
+        missing: list[str] = []
+        corrupt: list[str] = []
+
+        async def check(key: Key) -> None:
+            objtype, checksum = split_key(key)
+            label = f"{checksum}.{objtype.value}"
+            try:
+                async with self.store.open_object(checksum, objtype) as stream:
+                    verifier = new_verifier(objtype, checksum)
+                    async for chunk in stream:
+                        verifier.update(chunk)
+                    verifier.finish()
+            except NotFoundError:
+                missing.append(label)
+            except OstreeRepoError:
+                corrupt.append(label)
+
+        async with task_group() as tg:
+            for key in objects:
+                tg.start_soon(check, key)
+        for digest in _record_blobs(record):
+            try:
+                await read_blob(self.store, digest)
+            except NotFoundError:
+                missing.append(f"blob {digest}")
+            except OstreeRepoError:
+                corrupt.append(f"blob {digest}")
+        return FsckReport(
+            record.repository, record.number, len(objects), tuple(missing), tuple(corrupt)
+        )
+
+    # -- reclaim -------------------------------------------------------------------------------
+
+    async def _live(self) -> tuple[set[Key], set[str], set[str]]:
+        """(object keys, blob digests, commits with a closure) that surviving versions use."""
+        objects: set[Key] = set()
+        blobs: set[str] = set()
+        commits: set[str] = set()
+        for name in await self.repositories():
+            repo = self.repository(name)
+            for record in await repo.versions():
+                blobs.update(_record_blobs(record))
+                commits.update(record.commits)
+        for commit in commits:
+            objects.update((await self.closure(commit)).sizes)
+        return objects, blobs, commits
+
+    async def reclaim(
+        self, *, grace_seconds: float = DEFAULT_GRACE_SECONDS, dry_run: bool = False
+    ) -> ReclaimReport:
+        """Delete objects, blobs and closures that no surviving version of any repository
+        needs and that are older than ``grace_seconds``.
+
+        Safe beside running imports and syncs: what they write is younger than the grace
+        period, and closures they saved (before publishing) protect every object they
+        rely on, including old ones they reuse.
+        """
+        started = time.time()
+        cutoff = started - grace_seconds
+        live_objects, live_blobs, live_commits = await self._live()
+        # Closures written recently belong to versions being made: keep what they reach.
+        doomed_files: list[tuple[str, int]] = []
+        async for info in self.store.list_named_info("closures"):
+            commit = _commit_of(info.path)
+            if commit in live_commits:
+                continue
+            if info.mtime >= cutoff:
+                closure = await load_closure(self.store, commit)
+                if closure is not None:
+                    live_objects.update(closure.sizes)
+            else:
+                doomed_files.append((info.path, info.size))
+        async for info in self.store.list_named_info("blobs"):
+            digest = info.path.split("/")[1] + info.path.split("/")[2]
+            if digest not in live_blobs and info.mtime < cutoff:
+                doomed_files.append((info.path, info.size))
+        doomed_objects: list[tuple[str, ObjectType, int]] = []
+        async for obj in self.store.list_objects_info():
+            key = _key(obj.objtype, obj.checksum)
+            if (key is None or key not in live_objects) and obj.mtime < cutoff:
+                doomed_objects.append((obj.checksum, obj.objtype, obj.size))
+        if not dry_run:
+            for checksum, objtype, _ in doomed_objects:
+                await self.store.delete_object(checksum, objtype)
+            for path, _ in doomed_files:
+                await self.store.delete_named(path)
+                if path.startswith("closures/"):
+                    self._closures.pop(_commit_of(path), None)
+        return ReclaimReport(
+            objects=len(doomed_objects),
+            object_bytes=sum(size for *_, size in doomed_objects),
+            files=len(doomed_files),
+            file_bytes=sum(size for _, size in doomed_files),
+            dry_run=dry_run,
+        )
+
+
+_CLOSURE_TYPES = {ObjectType.FILE, ObjectType.DIRTREE, ObjectType.DIRMETA, ObjectType.COMMIT}
+
+
+def _key(objtype: ObjectType, checksum: str) -> Key | None:
+    """The closure key of an object, or None for types closures never hold."""
+    return object_key(objtype, checksum) if objtype in _CLOSURE_TYPES else None
+
+
+def _commit_of(closure_file: str) -> str:
+    _, head, tail = closure_file.split("/")
+    return head + tail.removesuffix(".closure")
+
+
+def _record_blobs(record: VersionRecord) -> set[str]:
+    blobs = {d for d in (record.summary, record.summary_sig) if d}
+    blobs.update(i.commitmeta for i in record.commits.values() if i.commitmeta)
+    for delta in record.deltas.values():
+        blobs.add(delta.superblock)
+        blobs.update(p for p in delta.parts if p is not None)
+    return blobs

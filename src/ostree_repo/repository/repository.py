@@ -1,0 +1,184 @@
+"""A named repository in a store, and its log of immutable, numbered versions.
+
+Every change makes a new version through :meth:`Repository.publish`: it reads the
+latest version, applies the change to it, and writes record ``N+1`` with the store's
+create-if-absent. When another writer took ``N+1`` first, the change is applied again to
+the new latest version and the next number is tried, so concurrent writers (processes or
+machines sharing a bucket) each get their own number and no version is lost. A record
+is written last and whole, so a version appears complete or not at all.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+
+from ostree_repo.errors import ConflictError, NotFoundError, OstreeRepoError
+from ostree_repo.repository.blobs import put_blob
+from ostree_repo.repository.layout import (
+    deleted_path,
+    parse_version_path,
+    repo_path,
+    validate_repository_name,
+    version_path,
+)
+from ostree_repo.repository.records import VersionRecord
+from ostree_repo.repository.summary import build_summary
+from ostree_repo.store import ObjectStore
+
+__all__ = ["Change", "Repository", "VersionNotFoundError"]
+
+#: A change: given the latest version, the content of the next one (None: nothing to do).
+Change = Callable[[VersionRecord], Awaitable[VersionRecord | None]]
+
+#: How often publish re-applies a change after losing the race for a number.
+MAX_ATTEMPTS = 1000
+
+
+class VersionNotFoundError(NotFoundError):
+    """The repository has no such version, or it was deleted."""
+
+
+def _content(record: VersionRecord) -> tuple[Any, ...]:
+    return (
+        record.refs,
+        record.collection_refs,
+        record.commits,
+        record.deltas,
+        record.tombstones,
+        record.config,
+        record.summary_sig,
+    )
+
+
+class Repository:
+    """Repository ``name`` in ``store``: its versions, and publishing new ones."""
+
+    def __init__(self, store: ObjectStore, name: str) -> None:
+        self.store = store
+        self.name = validate_repository_name(name)
+
+    def __repr__(self) -> str:
+        return f"Repository({self.name!r})"
+
+    async def exists(self) -> bool:
+        """True when the repository was created (and not deleted)."""
+        try:
+            await self.store.read_named(repo_path(self.name))
+        except NotFoundError:
+            return False
+        return True
+
+    async def _numbers(self) -> tuple[list[int], set[int]]:
+        """(all record numbers ever written, sorted; the deleted ones)."""
+        numbers = []
+        async for path in self.store.list_named(f"versions/{self.name}"):
+            n = parse_version_path(path)
+            if n is not None:
+                numbers.append(n)
+        deleted = set()
+        async for path in self.store.list_named(f"deleted/{self.name}"):
+            n = parse_version_path(path)
+            if n is not None:
+                deleted.add(n)
+        return sorted(numbers), deleted
+
+    async def version_numbers(self) -> list[int]:
+        """The numbers of the versions that exist (deleted ones left out), ascending.
+
+        Version 0, the empty version, always exists.
+        """
+        numbers, deleted = await self._numbers()
+        return [0] + [n for n in numbers if n not in deleted]
+
+    def empty(self) -> VersionRecord:
+        """Version 0: no refs, no commits."""
+        return VersionRecord(repository=self.name, number=0, created=0.0)
+
+    async def version(self, number: int | None = None) -> VersionRecord:
+        """Version ``number``, or the latest one; VersionNotFoundError if absent or deleted."""
+        if number is None:
+            return (await self._latest())[0]
+        if number == 0:
+            return self.empty()
+        try:
+            await self.store.read_named(deleted_path(self.name, number))
+        except NotFoundError:
+            pass
+        else:
+            raise VersionNotFoundError(f"version {number} of {self.name} was deleted")
+        try:
+            data, _ = await self.store.read_named(version_path(self.name, number))
+        except NotFoundError:
+            raise VersionNotFoundError(f"{self.name} has no version {number}") from None
+        return VersionRecord.from_bytes(data)
+
+    async def versions(self) -> list[VersionRecord]:
+        """Every existing version, oldest first (version 0 included)."""
+        return [await self.version(n) for n in await self.version_numbers()]
+
+    async def _latest(self) -> tuple[VersionRecord, int]:
+        """(the latest surviving version, the highest number ever used)."""
+        numbers, deleted = await self._numbers()
+        highest = numbers[-1] if numbers else 0
+        for n in reversed(numbers):
+            if n not in deleted:
+                try:
+                    return await self.version(n), highest
+                except VersionNotFoundError:  # deleted meanwhile
+                    continue
+        return self.empty(), highest
+
+    async def publish(
+        self, change: Change, action: dict[str, Any] | None = None
+    ) -> VersionRecord | None:
+        """Apply ``change`` to the latest version and store the result as the next version.
+
+        Returns the new version, or None when the change left the content as it was (no
+        version is made). ``action`` is recorded to say what made the version.
+        """
+        if not await self.exists():
+            raise NotFoundError(f"repository {self.name} does not exist")
+        for _ in range(MAX_ATTEMPTS):
+            base, highest = await self._latest()
+            draft = await change(base)
+            if draft is None or _content(draft) == _content(base):
+                return None
+            draft.check()
+            created = time.time()
+            record = attrs.evolve(
+                draft,
+                repository=self.name,
+                number=highest + 1,
+                created=created,
+                base=base.number,
+                action=action or {},
+            )
+            if record.summary is None or record.summary == base.summary:
+                summary = build_summary(record, int(created))
+                record = attrs.evolve(record, summary=await put_blob(self.store, summary))
+            try:
+                await self.store.create_named(
+                    version_path(self.name, record.number), record.to_bytes()
+                )
+            except ConflictError:
+                continue  # another writer took this number: rebase on its version
+            return record
+        raise OstreeRepoError(f"gave up publishing to {self.name} after {MAX_ATTEMPTS} races")
+
+    async def delete_version(self, number: int) -> None:
+        """Delete version ``number``: it disappears from listings and cannot be served.
+
+        Its number is never reused. Content other versions need is untouched; storage
+        only it needed is freed by ``reclaim``.
+        """
+        if number == 0:
+            raise OstreeRepoError("version 0 (the empty version) cannot be deleted")
+        await self.version(number)  # raises if absent or already deleted
+        try:
+            await self.store.create_named(deleted_path(self.name, number), b"")
+        except ConflictError:
+            raise VersionNotFoundError(f"version {number} of {self.name} was deleted") from None
