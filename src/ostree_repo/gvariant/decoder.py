@@ -243,9 +243,11 @@ def _variable_array(t: GType) -> Decoder:
         pos = start
         depth += 1
         for offset in read_offsets(buf, table, count, width):
-            item = pos + ((start - pos) & mask)
-            if mask and item > pos and any(buf[pos:item]):
-                raise _fail(t, pos, "non-zero padding")
+            item = pos
+            if mask:
+                item += (start - pos) & mask
+                if item > pos and any(buf[pos:item]):
+                    raise _fail(t, pos, "non-zero padding")
             pos = start + offset
             if pos < item or pos > table:
                 raise _fail(t, item, "framing offset out of order")
@@ -287,7 +289,7 @@ def _variable_tuple(t: GType) -> Decoder:
     A generic loop over members spends most of its time deciding, member by member, what
     it could know in advance (fixed or framed, aligned or not). The generated function
     has those decisions made: for ``(say)`` it is a dozen lines with one offset read.
-    Byte strings and strings are decoded inline, other members by their own decoders.
+    Byte strings (``ay``) are sliced inline, other members use their own decoders.
     """
     children = t.children
     last = len(children) - 1
@@ -303,11 +305,12 @@ def _variable_tuple(t: GType) -> Decoder:
     src = ["def decode(buf, start, end, depth):"]
     add = src.append
     if nframed:
-        add("    width = offset_width(end - start)")
+        # Up to 255 bytes the width is 1, which is always the narrowest: no calls needed.
+        add("    width = 1 if 0 < end - start <= 0xFF else offset_width(end - start)")
         add(f"    table = end - {nframed} * width")
         add("    if table < start:")
         add("        raise _fail(t, start, 'truncated framing offsets')")
-        add(f"    if writer_width(table - start, {nframed}) != width:")
+        add(f"    if width != 1 and writer_width(table - start, {nframed}) != width:")
         add("        raise _fail(t, start, 'framing offsets wider than needed')")
         if nframed == 1:
             add("    off0 = int.from_bytes(buf[table:end], 'little')")
@@ -341,6 +344,7 @@ def _variable_tuple(t: GType) -> Decoder:
     add("    if pos != table:")
     add("        raise _fail(t, pos, 'trailing bytes')")
     add("    return (" + "".join(f"v{i}, " for i in range(len(children))) + ")")
-    exec("\n".join(src), env)  # the source is generated above from a parsed type only
+    # compiled under a name of its own, so profilers tell the generated decoders apart
+    exec(compile("\n".join(src), f"<decode {t.string}>", "exec"), env)
     decoder: Decoder = env["decode"]
     return decoder
