@@ -1,0 +1,153 @@
+"""A thin blocking facade over the async core, for scripts and test fixtures.
+
+::
+
+    from ostree_repo.blocking import Manager
+
+    with Manager("./ostree-store") as manager:
+        manager.import_directory("fedora", "/srv/ostree/repo")
+        for version in manager.versions("fedora"):
+            print(version.number, version.refs)
+
+Every method runs the async implementation of the same name on an event loop in a
+background thread (``anyio.from_thread.start_blocking_portal``) and returns its result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any, Self
+
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from ostree_repo.export import export_version
+from ostree_repo.importing import import_directory
+from ostree_repo.repository import FsckReport, ReclaimReport, RepositoryManager, VersionRecord
+from ostree_repo.repository.manager import DEFAULT_GRACE_SECONDS
+
+__all__ = ["Manager"]
+
+
+class Manager:
+    """Blocking access to the repositories of the store at ``url``."""
+
+    def __init__(self, url: str, **store_options: Any) -> None:
+        self._stack = contextlib.ExitStack()
+        try:
+            self._portal: BlockingPortal = self._stack.enter_context(start_blocking_portal())
+            self.manager: RepositoryManager = self._stack.enter_context(
+                self._portal.wrap_async_context_manager(
+                    RepositoryManager.open(url, **store_options)
+                )
+            )
+        except BaseException:
+            self._stack.close()
+            raise
+
+    def close(self) -> None:
+        """Close the store and stop the background event loop."""
+        self._stack.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- repositories and versions ------------------------------------------------------
+
+    def create_repository(self, name: str, *, exist_ok: bool = False) -> None:
+        """Create repository ``name``."""
+        self._portal.call(lambda: self.manager.create_repository(name, exist_ok=exist_ok))
+
+    def repositories(self) -> list[str]:
+        """The names of all repositories."""
+        return self._portal.call(self.manager.repositories)
+
+    def delete_repository(self, name: str) -> None:
+        """Delete a repository and all its versions."""
+        self._portal.call(self.manager.delete_repository, name)
+
+    def versions(self, name: str) -> list[VersionRecord]:
+        """Every existing version of ``name``, oldest first."""
+        return self._portal.call(self.manager.repository(name).versions)
+
+    def version(self, name: str, number: int | None = None) -> VersionRecord:
+        """Version ``number`` of ``name`` (default: the latest)."""
+        return self._portal.call(self.manager.repository(name).version, number)
+
+    def delete_version(self, name: str, number: int) -> None:
+        """Delete one version."""
+        self._portal.call(self.manager.repository(name).delete_version, number)
+
+    def version_size(self, name: str, number: int | None = None) -> int:
+        """Bytes of objects the version reaches."""
+        return self._portal.call(lambda: self._size(name, number))
+
+    async def _size(self, name: str, number: int | None) -> int:
+        return await self.manager.version_size(await self.manager.repository(name).version(number))
+
+    # -- changes ------------------------------------------------------------------------
+
+    def copy(
+        self,
+        source: str,
+        destination: str,
+        *,
+        version: int | None = None,
+        refs: Iterable[str] = (),
+        commits: Iterable[str] = (),
+        depth: int = 0,
+        whole: bool = False,
+    ) -> VersionRecord | None:
+        """See :meth:`RepositoryManager.copy`."""
+        return self._portal.call(
+            lambda: self.manager.copy(
+                source,
+                destination,
+                version=version,
+                refs=list(refs),
+                commits=list(commits),
+                depth=depth,
+                whole=whole,
+            )
+        )
+
+    def remove(
+        self, name: str, *, refs: Iterable[str] = (), commits: Iterable[str] = ()
+    ) -> VersionRecord | None:
+        """See :meth:`RepositoryManager.remove`."""
+        return self._portal.call(
+            lambda: self.manager.remove(name, refs=list(refs), commits=list(commits))
+        )
+
+    def import_directory(self, name: str, path: str | os.PathLike[str]) -> VersionRecord | None:
+        """Import an archive-mode OSTree repository directory into a new version."""
+        return self._portal.call(import_directory, self.manager, name, path)
+
+    def export(
+        self, name: str, destination: str | os.PathLike[str], *, version: int | None = None
+    ) -> VersionRecord:
+        """Write a version as a standalone OSTree repository."""
+        return self._portal.call(
+            lambda: export_version(self.manager, name, destination, version=version)
+        )
+
+    # -- maintenance --------------------------------------------------------------------
+
+    def fsck(self, name: str, version: int | None = None) -> FsckReport:
+        """Verify every object and blob a version needs."""
+        return self._portal.call(self.manager.fsck, name, version)
+
+    def reclaim(
+        self, *, grace_seconds: float = DEFAULT_GRACE_SECONDS, dry_run: bool = False
+    ) -> ReclaimReport:
+        """Delete storage no surviving version needs."""
+        return self._portal.call(
+            lambda: self.manager.reclaim(grace_seconds=grace_seconds, dry_run=dry_run)
+        )
