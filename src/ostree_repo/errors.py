@@ -56,4 +56,4 @@ class NotFoundError(StoreError, KeyError):
 
 
 class ConflictError(StoreError):
-    """A conditional write lost: create-if-absent found the key, or compare-and-swap saw a change."""
+    """A conditional write lost: the file existed, or changed since it was read."""

@@ -186,3 +186,22 @@ async def test_fsck_reports_missing_and_corrupt(
     report = await fs_manager.fsck("r")
     assert not report.ok
     assert len(report.missing) == 1 and len(report.corrupt) == 1
+
+
+async def test_a_lost_create_reply_is_recognised_as_our_own_version(
+    manager: RepositoryManager, rich_repo: RepoInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store wrote the record but its reply was lost and the retry saw a conflict."""
+    await import_directory(manager, "r", rich_repo.path)
+    real_create = manager.store.create_named
+
+    async def create_then_lose_reply(path: str, data: bytes) -> str:
+        await real_create(path, data)
+        raise ConflictError(f"{path} already exists")
+
+    monkeypatch.setattr(manager.store, "create_named", create_then_lose_reply)
+    record = await manager.remove("r", refs=["main"])
+    monkeypatch.undo()
+    assert record is not None and record.number == 2
+    assert await manager.repository("r").version_numbers() == [0, 1, 2]  # no duplicate made
+    assert "main" not in (await manager.repository("r").version()).refs

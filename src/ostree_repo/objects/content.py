@@ -182,6 +182,36 @@ def encode_filez(header: FileHeader, size: int, chunks: Iterable[bytes]) -> Iter
     yield compressor.flush()
 
 
+#: Decoded ``.filez`` headers by their bytes after the size field (see FilezReader).
+_HEADER_CACHE: dict[bytes, tuple[FileHeader, bytes]] = {}
+_HEADER_CACHE_MAX = 1024
+
+
+def _filez_header(data: bytes) -> tuple[FileHeader, int, bytes]:
+    """Decode a ``.filez`` header into (header, file size, canonical content prefix).
+
+    The size is the first, fixed-size field: whether the rest is a valid normal-form
+    header, what it decodes to and the canonical prefix do not depend on it. So headers
+    are cached by their bytes after the size (in a repository most files share a handful
+    of owner/mode/xattr combinations), which saves decoding and re-encoding each one.
+    """
+    key = data[8:]
+    cached = _HEADER_CACHE.get(key)
+    if cached is None:
+        header, _ = FileHeader.from_filez_header(data)
+        cached = (header, header.content_prefix())
+        if len(_HEADER_CACHE) >= _HEADER_CACHE_MAX:
+            _HEADER_CACHE.clear()
+        _HEADER_CACHE[key] = cached
+    header, prefix = cached
+    if len(data) < 8:  # pragma: no cover - the decode above refused it
+        raise InvalidObjectError("filez: truncated header")
+    size = int.from_bytes(data[:8], "big")  # the byte-swapped ``t``
+    if header.is_symlink and size:
+        raise InvalidObjectError("filez: symlink with a non-zero size")
+    return header, size, prefix
+
+
 class FilezReader:
     """Incremental ``.filez`` parser: feed compressed chunks, get the file's bytes back.
 
@@ -189,25 +219,37 @@ class FilezReader:
     :attr:`size` are set. Call :meth:`finish` at the end of input: it checks that the
     DEFLATE stream ended exactly, with exactly ``size`` bytes and nothing after it.
     The content checksum is available from :meth:`checksum` after :meth:`finish`.
+
+    With ``keep=False`` the file's bytes are only hashed, never returned (:meth:`feed`
+    returns an empty list), so memory stays bounded even when one compressed chunk
+    inflates to a great many bytes.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep: bool = True) -> None:
         self._pending = bytearray()
         self._header_len = -1
         self.header: FileHeader | None = None
         self.size = 0
         self._produced = 0
         self._inflater = zlib.decompressobj(-15)
-        self._hasher: ContentHasher | None = None
+        self._sha: Any = None
+        self._keep = keep
 
     def feed(self, chunk: bytes | bytearray | memoryview) -> list[bytes]:
         """Take the next compressed chunk; return the file bytes it completes (maybe none)."""
         if self.header is None:
-            self._pending += chunk
-            if not self._parse_header():
-                return []
-            chunk = bytes(self._pending)
-            self._pending = bytearray()
+            if not self._pending and isinstance(chunk, bytes):
+                rest = self._parse_header(chunk)  # the usual case: no copy
+                if rest is None:
+                    self._pending += chunk
+                    return []
+            else:
+                self._pending += chunk
+                rest = self._parse_header(bytes(self._pending))
+                if rest is None:
+                    return []
+                self._pending = bytearray()
+            chunk = rest
             if not chunk:
                 return []
         assert self.header is not None
@@ -215,28 +257,29 @@ class FilezReader:
             if chunk:
                 raise InvalidObjectError("filez: bytes after a symlink header")
             return []
-        return self._inflate(bytes(chunk))
+        return self._inflate(chunk if isinstance(chunk, bytes) else bytes(chunk))
 
-    def _parse_header(self) -> bool:
+    def _parse_header(self, data: bytes) -> bytes | None:
+        """Parse the header at the start of ``data`` if it is all there; return the rest."""
         if self._header_len < 0:
-            if len(self._pending) < 8:
-                return False
-            self._header_len, pad = struct.unpack_from(">II", self._pending)
+            if len(data) < 8:
+                return None
+            self._header_len, pad = struct.unpack_from(">II", data)
             if not 0 < self._header_len <= MAX_HEADER_SIZE:
                 raise InvalidObjectError(f"filez: header length {self._header_len}")
             if pad:
                 raise InvalidObjectError("filez: non-zero padding after the header length")
         end = 8 + self._header_len
-        if len(self._pending) < end:
-            return False
-        self.header, self.size = FileHeader.from_filez_header(bytes(self._pending[8:end]))
-        del self._pending[:end]
-        self._hasher = ContentHasher(self.header)
-        return True
+        if len(data) < end:
+            return None
+        self.header, self.size, prefix = _filez_header(data[8:end])
+        self._sha = hashlib.sha256(prefix)
+        return data[end:]
 
     def _inflate(self, data: bytes) -> list[bytes]:
         out = []
         inflater = self._inflater
+        keep = self._keep
         while data:
             if inflater.eof:
                 raise InvalidObjectError("filez: data after the end of the DEFLATE stream")
@@ -247,7 +290,8 @@ class FilezReader:
             data = inflater.unconsumed_tail
             if piece:
                 self._take(piece)
-                out.append(piece)
+                if keep:
+                    out.append(piece)
         if inflater.unused_data:
             raise InvalidObjectError("filez: data after the end of the DEFLATE stream")
         return out
@@ -256,8 +300,7 @@ class FilezReader:
         self._produced += len(piece)
         if self._produced > self.size:
             raise InvalidObjectError(f"filez: more than the {self.size} bytes its header says")
-        assert self._hasher is not None
-        self._hasher.update(piece)
+        self._sha.update(piece)
 
     def finish(self) -> None:
         """Check that the object was complete and consistent."""
@@ -279,9 +322,9 @@ class FilezReader:
 
     def checksum(self) -> str:
         """The content checksum of the object read so far."""
-        if self._hasher is None:
+        if self._sha is None:
             raise InvalidObjectError("filez: truncated header")
-        return self._hasher.hexdigest()
+        return str(self._sha.hexdigest())
 
 
 def read_filez(

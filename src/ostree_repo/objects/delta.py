@@ -113,7 +113,7 @@ class DeltaSuperblock:
         if value.signature != "(yay)":
             raise InvalidObjectError(f"superblock: inline part {index} is not (yay)")
         compression, payload = value.value
-        return bytes([compression]) + payload
+        return bytes([compression]) + bytes(payload)
 
     @classmethod
     def from_bytes(cls, data: bytes | bytearray | memoryview) -> DeltaSuperblock:

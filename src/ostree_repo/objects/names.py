@@ -95,13 +95,16 @@ def object_path(checksum: str, objtype: ObjectType) -> str:
 def parse_object_path(path: str) -> tuple[str, ObjectType]:
     """Inverse of :func:`object_path`: ``objects/ab/cd….dirtree`` -> (checksum, type)."""
     parts = path.split("/")
-    if len(parts) != 3 or parts[0] != "objects" or "." not in parts[2]:
+    if len(parts) != 3 or parts[0] != "objects" or len(parts[1]) != 2 or "." not in parts[2]:
         raise InvalidNameError(f"not an object path: {path!r}")
     rest, _, ext = parts[2].partition(".")
     checksum = parts[1] + rest
     if not is_checksum(checksum):
         raise InvalidNameError(f"not an object path: {path!r}")
-    return checksum, ObjectType.from_extension(ext)
+    objtype = ObjectType.from_extension(ext)
+    if object_path(checksum, objtype) != path:  # e.g. a bare repository's ".file"
+        raise InvalidNameError(f"not an archive-repository object path: {path!r}")
+    return checksum, objtype
 
 
 def to_mbase64(checksum: str) -> str:

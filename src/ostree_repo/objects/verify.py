@@ -81,7 +81,7 @@ class _MetadataVerifier:
 class _ContentVerifier:
     def __init__(self, checksum: str) -> None:
         self._checksum = checksum
-        self._reader = FilezReader()
+        self._reader = FilezReader(keep=False)
 
     def update(self, chunk: bytes | bytearray | memoryview) -> None:
         self._reader.feed(chunk)

@@ -107,6 +107,8 @@ class VersionRecord:
     summary_sig: str | None = None
     base: int | None = None
     action: dict[str, Any] = attrs.field(factory=dict)
+    #: random token of the writer that created the record (tells it its own record apart)
+    writer: str = ""
 
     def check(self) -> VersionRecord:
         """Validate names and references; return self."""
@@ -142,6 +144,7 @@ class VersionRecord:
             "tombstones": sorted(self.tombstones),
             "summary": self.summary,
             "summary_sig": self.summary_sig,
+            "writer": self.writer,
         }
         return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -166,6 +169,7 @@ class VersionRecord:
                 summary_sig=doc["summary_sig"],
                 base=doc["base"],
                 action=doc["action"],
+                writer=doc.get("writer", ""),
             )
         except (ValueError, KeyError, TypeError) as e:
             raise InvalidObjectError(f"corrupt version record: {e}") from e

@@ -10,7 +10,9 @@ is written last and whole, so a version appears complete or not at all.
 
 from __future__ import annotations
 
+import contextlib
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -160,12 +162,19 @@ class Repository:
             if record.summary is None or record.summary == base.summary:
                 summary = build_summary(record, int(created))
                 record = attrs.evolve(record, summary=await put_blob(self.store, summary))
+            record = attrs.evolve(record, writer=uuid.uuid4().hex)
+            path = version_path(self.name, record.number)
             try:
-                await self.store.create_named(
-                    version_path(self.name, record.number), record.to_bytes()
-                )
+                await self.store.create_named(path, record.to_bytes())
             except ConflictError:
-                continue  # another writer took this number: rebase on its version
+                # Usually another writer took this number: rebase on its version. But a
+                # create whose reply was lost and then retried also lands here: if the
+                # record is ours, we won.
+                with contextlib.suppress(NotFoundError):
+                    stored, _ = await self.store.read_named(path)
+                    if VersionRecord.from_bytes(stored).writer == record.writer:
+                        return record
+                continue
             return record
         raise OstreeRepoError(f"gave up publishing to {self.name} after {MAX_ATTEMPTS} races")
 

@@ -1,0 +1,349 @@
+"""A store in a local (or NFS) directory that is an OSTree archive repository.
+
+Layout: ``config`` (``mode=archive-z2``), objects at ``objects/XX/REST.EXT`` exactly as
+``ostree`` writes them, and named files at their own paths in the same tree, so
+``refs/heads/main`` written through the store is the real ref, and the directory can be
+served over HTTP or checked with ``ostree fsck`` as it is. ``tmp/`` holds temporary files
+and ``tmp/store.lock``.
+
+Atomicity: every write goes to a fresh file in ``tmp/``, is fsynced, then renamed into
+place (``link`` for create-if-absent, which fails atomically if the name exists), and the
+directory is fsynced. Unconditional named writes, deletes and compare-and-swap hold an
+exclusive ``fcntl`` lock on ``tmp/store.lock`` (plus an in-process lock, since POSIX record
+locks are per process) around the final rename, and compare-and-swap re-reads the file
+under that lock. Version tokens are the SHA-256 of the file's bytes.
+
+Blocking calls run in worker threads (``anyio.to_thread``), one thread hop per small
+operation and one per 1 MiB chunk of a stream.
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import fcntl
+import functools
+import itertools
+import os
+import secrets
+import time
+import urllib.parse
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TypeVar
+
+import anyio
+import anyio.to_thread
+
+from ostree_repo.errors import ConflictError, NotFoundError, StoreError
+from ostree_repo.store._fsio import (
+    O_CLOEXEC,
+    TempFile,
+    open_file,
+    read_file,
+    sha256_file,
+    size_of,
+    thread_lock,
+)
+from ostree_repo.store.base import Entry, ObjectStore, PutMode
+from ostree_repo.store.chunks import CHUNK_SIZE, ByteStream, Source, Verifier, coalesce
+from ostree_repo.store.keys import RESERVED_TOP_LEVEL
+
+__all__ = ["FilesystemStore"]
+
+_T = TypeVar("_T")
+
+CONFIG = "[core]\nrepo_version=1\nmode=archive-z2\n"
+"""The ``config`` a new store gets: what ``ostree init --mode=archive`` writes."""
+
+_SKELETON = ("objects", "tmp", "extensions", "state", "refs/heads", "refs/mirrors", "refs/remotes")
+_TEMP_PREFIX = ".store-"
+_TEMP_EXPIRY = 24 * 3600  # seconds; like ostree's core.tmp-expiry-secs default
+
+
+class FilesystemStore(ObjectStore):
+    """An object store in directory ``root``, which is (or becomes) an archive repo.
+
+    ``create``: initialise ``root`` as an archive repository if it has no ``config``.
+    ``fsync``: flush files and directories to disk before a write returns (the default;
+    turn off only for throwaway data).
+    """
+
+    def __init__(
+        self, root: str | os.PathLike[str], *, create: bool = True, fsync: bool = True
+    ) -> None:
+        self.root = os.path.abspath(os.fspath(root))
+        self.url = "file://" + urllib.parse.quote(self.root)
+        self._create = create
+        self._fsync = fsync
+        self._tmp = os.path.join(self.root, "tmp")
+        self._lock_path = os.path.join(self._tmp, "store.lock")
+        self._temp_base = os.path.join(self._tmp, f"{_TEMP_PREFIX}{secrets.token_hex(6)}-")
+        self._temp_counter = itertools.count()
+
+    # -- setup -------------------------------------------------------------------------
+
+    async def _open_store(self) -> None:
+        await self._run(self._init_sync)
+
+    def _init_sync(self) -> None:
+        config = os.path.join(self.root, "config")
+        if not os.path.exists(config):
+            if not self._create:
+                raise StoreError(f"{self.root} is not an OSTree repository (no config)")
+            for sub in _SKELETON:
+                self._makedirs(os.path.join(self.root, sub))
+            temp = self._temp_path()
+            with open(temp, "x") as f:
+                f.write(CONFIG)
+            # if another process initialised the repository meanwhile, keep its config
+            with contextlib.suppress(ConflictError):
+                self._commit(temp, "config", PutMode.CREATE, locked=False)
+        self._check_config(config)
+        os.makedirs(self._tmp, exist_ok=True)
+        self._clean_tmp()
+
+    def _check_config(self, config: str) -> None:
+        parser = configparser.ConfigParser(interpolation=None, strict=False)
+        try:
+            parser.read(config, encoding="utf-8")
+        except configparser.Error as e:
+            raise StoreError(f"{config}: unreadable repository config: {e}") from None
+        version = parser.get("core", "repo_version", fallback=None)
+        mode = parser.get("core", "mode", fallback="bare")
+        if version != "1" or mode not in ("archive", "archive-z2"):
+            raise StoreError(
+                f"{self.root}: need an archive repository with repo_version=1, found "
+                f"repo_version={version} mode={mode}"
+            )
+
+    def _clean_tmp(self) -> None:
+        """Remove our temporary files left by writers that died more than a day ago."""
+        cutoff = time.time() - _TEMP_EXPIRY
+        with os.scandir(self._tmp) as entries:
+            for entry in entries:
+                if entry.name.startswith(_TEMP_PREFIX) and entry.is_file(follow_symlinks=False):
+                    with contextlib.suppress(FileNotFoundError):
+                        if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                            os.unlink(entry.path)
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    async def _run(self, func: Callable[..., _T], *args: object, missing: str = "") -> _T:
+        """Call ``func`` in a worker thread, turning OSError into StoreError.
+
+        With ``missing`` (a store path), FileNotFoundError becomes NotFoundError for it.
+        """
+        try:
+            return await anyio.to_thread.run_sync(func, *args)
+        except FileNotFoundError as e:
+            if missing:
+                raise NotFoundError(f"{missing} not found in {self.root}") from None
+            raise StoreError(f"{self.root}: {e}") from None
+        except OSError as e:
+            raise StoreError(f"{self.root}: {e}") from None
+
+    def _abs(self, rel: str) -> str:
+        return os.path.join(self.root, rel)
+
+    def _temp_path(self) -> str:
+        # unique per process (pid), store instance (nonce) and write (counter)
+        return f"{self._temp_base}{os.getpid()}-{next(self._temp_counter)}"
+
+    def _sync_dir(self, path: str) -> None:
+        if self._fsync:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | O_CLOEXEC)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def _makedirs(self, path: str) -> None:
+        """``mkdir -p`` that also makes the new directory entries durable."""
+        missing: list[str] = []
+        while not os.path.isdir(path):
+            missing.append(path)
+            path = os.path.dirname(path)
+        for directory in reversed(missing):
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(directory)
+            self._sync_dir(os.path.dirname(directory))
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the store-wide lock, excluding other threads and processes."""
+        with thread_lock(os.path.realpath(self._lock_path)):
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | O_CLOEXEC, 0o644)
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX)
+                os.utime(fd)  # keep it fresh so that ostree's tmp/ cleanup leaves it alone
+                yield
+            finally:
+                os.close(fd)  # releases the lock
+
+    def _commit(
+        self, temp: str, rel: str, mode: PutMode, *, locked: bool, expect: str | None = None
+    ) -> None:
+        """Move a sealed temporary file to ``rel``, creating parent directories on demand."""
+        final = self._abs(rel)
+        parent = os.path.dirname(final)
+        try:
+            self._place(temp, final, rel, mode, locked=locked, expect=expect)
+        except FileNotFoundError:
+            if not os.path.exists(temp):
+                raise
+            self._makedirs(parent)  # (may have been made by a concurrent writer meanwhile)
+            self._place(temp, final, rel, mode, locked=locked, expect=expect)
+        self._sync_dir(parent)
+
+    def _place(
+        self, temp: str, final: str, rel: str, mode: PutMode, *, locked: bool, expect: str | None
+    ) -> None:
+        """CREATE links, which fails atomically if the name exists and never replaces a
+        file. The rest renames: IDEMPOTENT objects (an object racing in meanwhile has the
+        same bytes), OVERWRITE and compare-and-swap (``expect``), under the store lock when
+        ``locked``."""
+        if mode is PutMode.CREATE:
+            try:
+                os.link(temp, final)
+            except FileExistsError:
+                os.unlink(temp)
+                raise ConflictError(f"{rel} already exists in {self.root}") from None
+            os.unlink(temp)
+        elif locked:
+            with self._locked():
+                if expect is not None:
+                    try:
+                        current = sha256_file(final)
+                    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                        current = None
+                    if current != expect:
+                        raise ConflictError(f"{rel} changed since version {expect[:16]}...")
+                os.rename(temp, final)
+        else:
+            os.rename(temp, final)
+
+    def _write_sync(
+        self,
+        rel: str,
+        data: bytes,
+        verifier: Verifier | None,
+        mode: PutMode,
+        *,
+        want_token: bool,
+        expect: str | None = None,
+    ) -> str | None:
+        if mode is PutMode.IDEMPOTENT and os.path.exists(self._abs(rel)):
+            return None
+        temp = TempFile(self._temp_path(), verifier, want_token)
+        try:
+            temp.write(data)
+            token = temp.seal(self._fsync)
+            self._commit(temp.path, rel, mode, locked=_is_named(rel), expect=expect)
+        except BaseException:
+            temp.discard()
+            raise
+        return token
+
+    # -- primitives --------------------------------------------------------------------
+
+    async def _exists(self, path: str) -> bool:
+        return await self._run(os.path.isfile, self._abs(path))
+
+    async def _size(self, path: str) -> int:
+        return await self._run(size_of, self._abs(path), missing=path)
+
+    async def _read(self, path: str, *, want_token: bool) -> tuple[bytes, str]:
+        return await self._run(read_file, self._abs(path), want_token, missing=path)
+
+    async def _open(self, path: str) -> ByteStream:
+        f, size = await self._run(open_file, self._abs(path), missing=path)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            while data := await self._run(f.read, CHUNK_SIZE):
+                yield data
+
+        async def close() -> None:
+            await self._run(f.close)
+
+        return ByteStream(size, chunks(), close)
+
+    async def _put(
+        self,
+        path: str,
+        data: Source,
+        verifier: Verifier | None,
+        mode: PutMode,
+        *,
+        want_token: bool,
+    ) -> str | None:
+        if isinstance(data, bytes):
+            write = functools.partial(self._write_sync, want_token=want_token)
+            return await self._run(write, path, data, verifier, mode)
+        temp = await self._run(TempFile, self._temp_path(), verifier, want_token)
+        try:
+            async for chunk in coalesce(data):
+                await self._run(temp.write, chunk)
+            return await self._run(self._seal_and_commit, temp, path, mode)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._run(temp.discard)
+            raise
+
+    def _seal_and_commit(self, temp: TempFile, rel: str, mode: PutMode) -> str:
+        token = temp.seal(self._fsync)
+        self._commit(temp.path, rel, mode, locked=_is_named(rel))
+        return token
+
+    async def _replace(self, path: str, data: bytes, token: str) -> str:
+        write = functools.partial(self._write_sync, want_token=True, expect=token)
+        new = await self._run(write, path, data, None, PutMode.OVERWRITE)
+        assert new is not None
+        return new
+
+    async def _delete(self, path: str) -> None:
+        await self._run(self._delete_sync, path)
+
+    def _delete_sync(self, rel: str) -> None:
+        final = self._abs(rel)
+        with self._locked() if _is_named(rel) else contextlib.nullcontext():
+            try:
+                os.unlink(final)
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                return
+        self._sync_dir(os.path.dirname(final))
+
+    async def _list(self, prefix: str, *, info: bool) -> AsyncIterator[list[Entry]]:
+        pending = [prefix]
+        while pending:
+            files, dirs = await self._run(self._scan, pending.pop(), info)
+            if files:
+                yield files
+            pending.extend(dirs)
+
+    def _scan(self, rel_dir: str, info: bool) -> tuple[list[Entry], list[str]]:
+        """The files and the subdirectories of one directory, as store paths."""
+        files: list[Entry] = []
+        dirs: list[str] = []
+        lead = rel_dir + "/" if rel_dir else ""
+        try:
+            with os.scandir(self._abs(rel_dir) if rel_dir else self.root) as entries:
+                for entry in entries:
+                    if not rel_dir and entry.name in RESERVED_TOP_LEVEL:
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        dirs.append(lead + entry.name)
+                    elif not info:
+                        files.append((lead + entry.name, -1, 0.0))
+                    else:
+                        try:
+                            st = entry.stat()
+                        except FileNotFoundError:  # deleted meanwhile
+                            continue
+                        files.append((lead + entry.name, st.st_size, st.st_mtime))
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        return files, dirs
+
+
+def _is_named(rel: str) -> bool:
+    return not rel.startswith("objects/")

@@ -1,0 +1,75 @@
+"""Open a store from a URL: a path, ``file:///path``, ``s3://bucket/prefix``, ``memory://``."""
+
+from __future__ import annotations
+
+import os
+import re
+import urllib.parse
+from collections.abc import Mapping
+from typing import Any
+
+from ostree_repo.errors import InvalidNameError
+from ostree_repo.store.base import ObjectStore
+
+__all__ = ["open_store"]
+
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def open_store(url: str, *, env: Mapping[str, str] | None = None, **options: Any) -> ObjectStore:
+    """Make the store a URL names; enter it with ``async with`` before use.
+
+    * ``/srv/repo``, ``./repo`` or ``file:///srv/repo``: :class:`FilesystemStore`
+      (options: ``create``, ``fsync``).
+    * ``s3://bucket`` or ``s3://bucket/prefix``: :class:`S3Store`, configured from
+      ``AWS_ENDPOINT_URL``, ``AWS_REGION``, ``AWS_ACCESS_KEY_ID``,
+      ``AWS_SECRET_ACCESS_KEY`` and ``AWS_SESSION_TOKEN`` in ``env`` (default
+      ``os.environ``); ``options`` (``endpoint``, ``region``, ``max_retries``, ...) win.
+    * ``memory://`` (a private store) or ``memory://NAME`` (shared by name in this
+      process): :class:`MemoryStore`.
+
+    Credentials in the URL itself are refused. Raises InvalidNameError for a bad URL.
+    """
+    if not isinstance(url, str) or not url:
+        raise InvalidNameError("store URL must be a non-empty str")
+    match = _SCHEME.match(url)
+    if match is None:
+        from ostree_repo.store.filesystem import FilesystemStore
+
+        return FilesystemStore(url, **options)
+    scheme = match.group(1).lower()
+    parts = urllib.parse.urlsplit(url)
+    if "@" in parts.netloc:
+        raise InvalidNameError(
+            f"store URLs must not carry credentials ({scheme}://<redacted>): use the environment"
+        )
+    if parts.query or parts.fragment:
+        raise InvalidNameError(f"unexpected query or fragment in store URL {url!r}")
+    if scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise InvalidNameError(f"file URL with a remote host: {url!r}")
+        path = urllib.parse.unquote(parts.path)
+        if not path.startswith("/"):
+            raise InvalidNameError(f"file URL needs an absolute path: {url!r}")
+        from ostree_repo.store.filesystem import FilesystemStore
+
+        return FilesystemStore(path, **options)
+    if scheme == "s3":
+        bucket = parts.netloc
+        if _BUCKET.fullmatch(bucket) is None:
+            raise InvalidNameError(f"invalid S3 bucket name {bucket!r}")
+        prefix = urllib.parse.unquote(parts.path).strip("/")
+        if any(seg in ("", ".", "..") for seg in prefix.split("/")) and prefix:
+            raise InvalidNameError(f"invalid S3 prefix {prefix!r}")
+        if "\0" in prefix or "\\" in prefix:
+            raise InvalidNameError(f"invalid S3 prefix {prefix!r}")
+        from ostree_repo.store.s3 import S3Store
+
+        return S3Store.from_env(bucket, prefix, env=os.environ if env is None else env, **options)
+    if scheme == "memory":
+        name = urllib.parse.unquote(parts.netloc + parts.path)
+        from ostree_repo.store.memory import MemoryStore
+
+        return MemoryStore(name or None, **options)
+    raise InvalidNameError(f"unsupported store URL scheme {scheme!r}")
