@@ -205,3 +205,36 @@ async def test_a_lost_create_reply_is_recognised_as_our_own_version(
     assert record is not None and record.number == 2
     assert await manager.repository("r").version_numbers() == [0, 1, 2]  # no duplicate made
     assert "main" not in (await manager.repository("r").version()).refs
+
+
+async def test_ref_whose_tree_has_only_directories(
+    fs_manager: RepositoryManager, tmp_path: Path
+) -> None:
+    repo, tree = tmp_path / "dirs-repo", tmp_path / "tree"
+    for sub in ("a/b/c", "a/d", "e"):
+        (tree / sub).mkdir(parents=True)
+    subprocess.run(["ostree", "init", f"--repo={repo}", "--mode=archive"], check=True)
+    subprocess.run(
+        ["ostree", "commit", f"--repo={repo}", "-b", "dirs", f"--tree=dir={tree}", "-s", "dirs"],
+        check=True,
+        capture_output=True,
+    )
+    record = await import_directory(fs_manager, "d", repo)
+    assert record is not None and list(record.refs) == ["dirs"]
+    head = record.refs["dirs"]
+    objects = await _objects(fs_manager, "d")
+    assert objects == reachable(repo, head)
+    assert not any(t.value == "file" for t, _ in objects)
+    copied = (
+        await fs_manager.copy("d", "copy", refs=["dirs"])
+        if await fs_manager.create_repository("copy")
+        else None
+    )
+    assert copied is not None and copied.refs == {"dirs": head}
+    out = tmp_path / "export"
+    await export_version(fs_manager, "copy", out)
+    subprocess.run(["ostree", "fsck", f"--repo={out}"], check=True, capture_output=True)
+    listing = subprocess.run(
+        ["ostree", "ls", "-R", f"--repo={out}", "dirs"], check=True, capture_output=True, text=True
+    ).stdout
+    assert "/a/b/c" in listing and "/e" in listing
