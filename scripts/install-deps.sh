@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export DEBIAN_FRONTEND=noninteractive
-apt_packages=(ostree gir1.2-ostree-1.0 python3-gi gnupg zstd xz-utils bzip2 nginx)
+apt_packages=(ostree gir1.2-ostree-1.0 python3-gi gnupg zstd xz-utils bzip2 nginx wrk)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

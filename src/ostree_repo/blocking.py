@@ -23,10 +23,12 @@ from typing import Any, Self
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+from ostree_repo.builder import Dir, commit_tree
 from ostree_repo.export import export_version
-from ostree_repo.importing import import_directory
+from ostree_repo.importing import import_archive, import_directory
 from ostree_repo.repository import FsckReport, ReclaimReport, RepositoryManager, VersionRecord
 from ostree_repo.repository.manager import DEFAULT_GRACE_SECONDS
+from ostree_repo.sync import SyncResult, sync_repository
 
 __all__ = ["Manager"]
 
@@ -132,6 +134,27 @@ class Manager:
     def import_directory(self, name: str, path: str | os.PathLike[str]) -> VersionRecord | None:
         """Import an archive-mode OSTree repository directory into a new version."""
         return self._portal.call(import_directory, self.manager, name, path)
+
+    def import_archive(
+        self,
+        name: str,
+        archive: str | os.PathLike[str],
+        *,
+        repo_dir: str = "repo",
+        ref: str | None = None,
+    ) -> VersionRecord | None:
+        """Import a commit archive (tarball holding an archive-mode repo) into a new version."""
+        return self._portal.call(
+            lambda: import_archive(self.manager, name, archive, repo_dir=repo_dir, ref=ref)
+        )
+
+    def sync(self, name: str, url: str, **options: Any) -> SyncResult:
+        """Sync ``name`` from an OSTree HTTP server (options: ``sync_repository``)."""
+        return self._portal.call(lambda: sync_repository(self.manager, name, url, **options))
+
+    def commit(self, name: str, tree: Dir, **options: Any) -> tuple[str, VersionRecord | None]:
+        """Commit a tree into a new version (see :func:`~ostree_repo.builder.commit_tree`)."""
+        return self._portal.call(lambda: commit_tree(self.manager, name, tree, **options))
 
     def export(
         self, name: str, destination: str | os.PathLike[str], *, version: int | None = None

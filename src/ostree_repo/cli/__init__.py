@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ostree_repo import __version__
-from ostree_repo.cli import inspect, repos
+from ostree_repo.cli import builder, importing, inspect, repos, serve, sync
 from ostree_repo.cli._verb import Verb
 from ostree_repo.errors import OstreeRepoError
 
@@ -22,7 +22,14 @@ __all__ = ["main"]
 
 DEFAULT_STORE = "./ostree-store"
 
-_VERBS: list[Verb] = [*inspect.VERBS, *repos.VERBS]
+_VERBS: list[Verb] = [
+    *inspect.VERBS,
+    *repos.VERBS,
+    *builder.VERBS,
+    *importing.VERBS,
+    *sync.VERBS,
+    *serve.VERBS,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

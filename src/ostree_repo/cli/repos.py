@@ -8,7 +8,7 @@ from typing import Any
 
 from ostree_repo.cli._verb import Output, Verb, run_with_manager, version_json, when, write_result
 from ostree_repo.errors import OstreeRepoError
-from ostree_repo.export import export_version
+from ostree_repo.export import export_tar, export_version
 from ostree_repo.importing import import_directory
 from ostree_repo.repository import RepositoryManager, diff
 from ostree_repo.repository.records import VersionRecord
@@ -282,12 +282,32 @@ def _reclaim(args: argparse.Namespace) -> Output:
 
 def _export_args(parser: argparse.ArgumentParser) -> None:
     _name_version(parser)
-    parser.add_argument("directory", help="where to write the repository (must not exist)")
+    parser.add_argument(
+        "directory", nargs="?", help="where to write the repository (must not exist)"
+    )
+    parser.add_argument("--tar", metavar="FILE", help="write a tarball instead (must not exist)")
+    parser.add_argument(
+        "--prefix", default="repo", help="top-level directory in the tarball ('repo'; '' for none)"
+    )
+    parser.add_argument(
+        "--no-link", action="store_true", help="copy files from a filesystem store, never hard-link"
+    )
 
 
 def _export(args: argparse.Namespace) -> Output:
+    if (args.directory is None) == (args.tar is None):
+        raise OstreeRepoError("give either a DIRECTORY or --tar FILE")
+
     async def body(m: RepositoryManager) -> Output:
-        record = await export_version(m, args.name, args.directory, version=args.version)
+        if args.tar is not None:
+            record = await export_tar(
+                m, args.name, args.tar, version=args.version, prefix=args.prefix
+            )
+            doc = {"repository": args.name, "version": record.number, "tar": args.tar}
+            return doc, f"exported {args.name} version {record.number} to {args.tar}"
+        record = await export_version(
+            m, args.name, args.directory, version=args.version, link=not args.no_link
+        )
         doc = {"repository": args.name, "version": record.number, "directory": args.directory}
         return doc, f"exported {args.name} version {record.number} to {args.directory}"
 

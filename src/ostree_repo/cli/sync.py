@@ -1,0 +1,116 @@
+"""The ``sync`` verb: sync a repository from a remote OSTree HTTP server."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ostree_repo.cli._verb import Output, Verb, run_with_manager
+from ostree_repo.errors import OstreeRepoError
+from ostree_repo.repository import RepositoryManager
+from ostree_repo.sync import SyncProgress, sync_repository
+
+__all__ = ["VERBS"]
+
+
+def _header(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition(":")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY:VALUE, got {text!r}")
+    return key.strip(), value.strip()
+
+
+def _sync_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", metavar="NAME", help="repository name (created if needed)")
+    parser.add_argument("url", metavar="URL", help="http(s) URL of the remote repository")
+    parser.add_argument(
+        "--include-ref", action="append", default=[], metavar="GLOB",
+        help="sync refs matching GLOB (repeatable; default: every ref)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--exclude-ref", action="append", default=[], metavar="GLOB",
+        help="skip refs matching GLOB (applied after --include-ref; repeatable)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--depth", type=int, default=0, help="parents per head commit (0: none, -1: all)"
+    )
+    parser.add_argument("--no-deltas", action="store_true", help="do not sync static deltas")
+    parser.add_argument(
+        "--add", action="store_true",
+        help="add to the latest version instead of mirroring the remote",
+    )  # fmt: skip
+    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
+    parser.add_argument(
+        "--header", action="append", default=[], type=_header, metavar="KEY:VALUE",
+        help="extra HTTP header on every request, e.g. an Authorization token (repeatable)",
+    )  # fmt: skip
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    parser.add_argument("--retries", type=int, default=5, help="retries per request")
+    parser.add_argument("--ca-bundle", help="CA certificates to verify the server with")
+    parser.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+    parser.add_argument("--client-cert", help="client certificate (PEM, may include the key)")
+    parser.add_argument("--client-key", help="client certificate key (PEM)")
+    parser.add_argument("--proxy", help="proxy URL")
+
+
+class _Progress:
+    """One status line on stderr, rewritten in place (only used on a terminal)."""
+
+    def __init__(self) -> None:
+        self.last = ""
+
+    def __call__(self, p: SyncProgress) -> None:
+        line = (
+            f"\r{p.phase}: {p.commits} commits, {p.objects_fetched} objects, "
+            f"{p.bytes_fetched / 1e6:.1f} MB"
+        )
+        if line != self.last:
+            self.last = line
+            sys.stderr.write(line)
+            sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.last:
+            sys.stderr.write("\n")
+
+
+def _sync(args: argparse.Namespace) -> Output:
+    if args.concurrency < 1:
+        raise OstreeRepoError("--concurrency must be at least 1")
+    verify: bool | str = False if args.insecure else (args.ca_bundle or True)
+    cert: str | tuple[str, str] | None = args.client_cert
+    if args.client_cert and args.client_key:
+        cert = (args.client_cert, args.client_key)
+    progress = _Progress() if sys.stderr.isatty() else None
+
+    async def body(m: RepositoryManager) -> Output:
+        try:
+            result = await sync_repository(
+                m, args.name, args.url,
+                include=args.include_ref, exclude=args.exclude_ref, depth=args.depth,
+                deltas=not args.no_deltas, mirror=not args.add, concurrency=args.concurrency,
+                headers=dict(args.header), timeout=args.timeout, retries=args.retries,
+                verify=verify, cert=cert, proxy=args.proxy, progress=progress,
+            )  # fmt: skip
+        finally:
+            if progress is not None:
+                progress.done()
+        doc = result.to_json()
+        fetched = f"{result.objects_fetched} objects, {result.bytes_fetched / 1e6:.1f} MB fetched"
+        if result.version is None:
+            text = f"{args.name}: nothing changed, no new version ({fetched})"
+        else:
+            v = result.version
+            text = (
+                f"{args.name}: version {v.number} ({len(v.refs)} refs, {len(v.commits)} commits, "
+                f"{len(v.deltas)} deltas; {fetched})"
+            )
+        if result.signed:
+            text += "\nsummary and summary.sig passed through from the remote"
+        text += "".join(f"\nnote: {n}" for n in result.notes)
+        return doc, text
+
+    return run_with_manager(args, body)
+
+
+VERBS = [Verb("sync", "sync a repository from a remote OSTree server", _sync_args, _sync)]

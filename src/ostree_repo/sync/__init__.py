@@ -1,0 +1,31 @@
+"""Syncing repositories from remote OSTree HTTP servers (see ``docs/sync.md``).
+
+::
+
+    from ostree_repo.sync import sync_repository
+
+    result = await sync_repository(manager, "fedora", "https://example.org/repo", depth=-1)
+    print(result.version.number if result.version else "nothing changed")
+"""
+
+from ostree_repo.sync.errors import (
+    RemoteChecksumError,
+    RemoteError,
+    SyncError,
+    UnsupportedRemoteError,
+)
+from ostree_repo.sync.remote import Remote, RemoteOptions
+from ostree_repo.sync.sync import SyncProgress, SyncResult, select_refs, sync_repository
+
+__all__ = [
+    "Remote",
+    "RemoteChecksumError",
+    "RemoteError",
+    "RemoteOptions",
+    "SyncError",
+    "SyncProgress",
+    "SyncResult",
+    "UnsupportedRemoteError",
+    "select_refs",
+    "sync_repository",
+]

@@ -1,0 +1,44 @@
+"""The ``ostree-repo sync`` verb."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from oracle.ostree_cli import RepoInfo
+from ostree_repo.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_sync_verb_json_and_text(
+    capsys: pytest.CaptureFixture[str], rich_repo: RepoInfo, rich_url: str, tmp_path: Path
+) -> None:
+    store = str(tmp_path / "store")
+    status, out, err = run(
+        capsys, "--store", store, "sync", "--json", "cli", rich_url,
+        "--include-ref", "main", "--include-ref", "exampleos/*", "--exclude-ref", "exampleos/*",
+        "--depth", "1", "--header", "X-Token: abc",
+    )  # fmt: skip
+    assert status == 0, err
+    assert err == ""  # no progress when stderr is not a terminal
+    doc = json.loads(out)
+    assert doc["repository"] == "cli" and doc["version"] == 1
+    assert doc["objects_fetched"] > 0 and doc["bytes_fetched"] > 0 and doc["refs"] == 1
+    status, out, err = run(
+        capsys, "--store", store, "sync", "cli", rich_url, "--include-ref", "main", "--depth", "1"
+    )
+    assert status == 0 and "nothing changed" in out
+
+
+def test_sync_verb_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    status, _, err = run(capsys, "--store", str(tmp_path / "s"), "sync", "x", "file:///tmp/r")
+    assert status == 1 and "only http" in err
+    with pytest.raises(SystemExit):
+        main(["--store", str(tmp_path / "s"), "sync", "x", "http://h/", "--header", "nocolon"])
