@@ -7,8 +7,11 @@ Runs in ``demo-output/`` (recreated each time) so it never touches a store of yo
 2. imports it into repository ``fedora`` of the default store (version 1);
 3. copies the ``main`` ref with its parent into repository ``prod``;
 4. lists versions, refs and commits, and diffs two versions;
-5. exports ``prod`` and checks it with the real ``ostree fsck`` and ``ostree summary --view``;
-6. removes a ref, deletes a version, reclaims storage and runs our fsck.
+5. commits an update with our own builder (``ostree-repo commit``, no libostree);
+6. exports ``prod`` as a commit archive (tarball with ``repo/``) and imports it elsewhere;
+7. exports ``prod`` and checks it with the real ``ostree fsck`` and ``ostree summary --view``;
+8. serves the store over HTTP and syncs ``mirror`` from it; the real ``ostree pull`` too;
+9. removes a ref, deletes a version, reclaims storage and runs our fsck.
 
 Every step is a real ``ostree-repo`` command; its output is printed as it goes.
 """
@@ -18,8 +21,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +92,25 @@ def build_sample(repo: Path, tree: Path) -> None:
     run("ostree", "log", f"--repo={repo}", "main")
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for(url: str, seconds: float = 30.0) -> None:
+    """Poll ``url`` until the server answers (bounded by ``seconds``)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the server did not come up at {url}") from None
+            time.sleep(0.1)
+
+
 def main() -> None:
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir()
@@ -113,10 +138,53 @@ def main() -> None:
     cli("diff", "prod", "1", "2")
     cli("show", "prod")
 
+    step("Commit an update to fedora with our own builder (no libostree)")
+    tree = WORK / "sample-tree"
+    (tree / "etc/os-release").write_text("NAME=Demo OS\nVERSION_ID=3\n")
+    cli(
+        "commit",
+        "fedora",
+        "--tree",
+        str(tree),
+        "--ref",
+        "main",
+        "--subject",
+        "Demo OS 3",
+        "--add-metadata",
+        "version=3",
+    )
+    cli("commits", "fedora")
+
+    step("Export prod as a commit archive and import it into 'restored'")
+    cli("export", "prod", "--tar", "prod.tar")
+    cli("import", "restored", "prod.tar")
+    cli("refs", "restored")
+
     step("Export prod and check it with the real ostree")
     cli("export", "prod", "prod-export")
     run("ostree", "fsck", "--repo=prod-export")
     run("ostree", "summary", "--view", "--repo=prod-export")
+
+    step("Serve the store over HTTP; sync 'mirror' from it; pull with the real ostree")
+    port = _free_port()
+    server = subprocess.Popen(
+        ["ostree-repo", "serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/fedora/"
+        _wait_for(url + "config")
+        print(f"serving {WORK / 'ostree-store'} at http://127.0.0.1:{port}/")
+        cli("sync", "mirror", url, "--depth", "-1")
+        cli("refs", "mirror")
+        run("ostree", "init", "--repo=client", "--mode=archive")
+        run("ostree", "remote", "add", "--repo=client", "--no-gpg-verify", "origin", url)
+        run("ostree", "pull", "--repo=client", "--mirror", "origin", "main")
+        run("ostree", "fsck", "--repo=client")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
     step("Remove ref 'main' from fedora, delete prod's version 1, reclaim storage")
     cli("remove", "fedora", "--ref", "main")
