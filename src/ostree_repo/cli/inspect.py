@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import datetime
 import hashlib
 import os
 from collections.abc import Callable
 from typing import Any
 
-from ostree_repo.cli._verb import Verb
+from ostree_repo.cli._verb import Verb, when
 from ostree_repo.errors import InvalidNameError, InvalidObjectError
 from ostree_repo.gvariant import Variant
 from ostree_repo.gvariant.text import format_value, to_json
@@ -55,14 +54,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _when(seconds: int) -> str:
-    try:
-        moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
-    except (OverflowError, OSError, ValueError):
-        return str(seconds)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _metadata_json(metadata: dict[str, Variant]) -> dict[str, Any]:
     return {k: to_json(v) for k, v in metadata.items()}
 
@@ -87,7 +78,7 @@ def _commit(data: bytes) -> tuple[dict[str, Any], list[str]]:
     }
     lines = [
         f"parent: {c.parent or 'none'}",
-        f"date: {_when(c.timestamp)}",
+        f"date: {when(c.timestamp)}",
         f"subject: {c.subject}",
         f"root tree: {c.root_tree}",
         f"root dirmeta: {c.root_meta}",
@@ -180,7 +171,7 @@ def _summary(data: bytes) -> tuple[dict[str, Any], list[str]]:
         lines += [f"ref ({cid}, {r.name}): {r.checksum}" for r in refs]
     lines += [f"delta {name}: superblock {digest}" for name, digest in s.static_deltas.items()]
     if s.last_modified is not None:
-        lines.append(f"last modified: {_when(s.last_modified)}")
+        lines.append(f"last modified: {when(s.last_modified)}")
     lines += ["metadata:", *_metadata_text(s.metadata)]
     return doc, lines
 
@@ -227,7 +218,7 @@ def _superblock(data: bytes) -> tuple[dict[str, Any], list[str]]:
     lines = [
         f"from: {d.from_checksum or '(scratch)'}",
         f"to: {d.to_checksum}",
-        f"date: {_when(d.timestamp)}",
+        f"date: {when(d.timestamp)}",
         f"parts: {len(d.parts)}, {sum(p.size for p in d.parts)} bytes",
         f"fallback objects: {len(d.fallbacks)}, {sum(f.size for f in d.fallbacks)} bytes",
     ]

@@ -95,6 +95,40 @@ class Ingest:
         )
         return name
 
+    def draft(self, base: VersionRecord, *, replace: bool = False) -> VersionRecord:
+        """The next version's content: ``base`` plus what was ingested (refs of the same
+        name move), or with ``replace`` only what was ingested; deltas come along when
+        both their ends are present. The summary signature is dropped: the summary will
+        be regenerated unless the caller sets one it can vouch for.
+        """
+        deltas = {
+            n: d for n, d in self.deltas.items() if _delta_ends_present(n, base, self, replace)
+        }
+        if replace:
+            return attrs.evolve(
+                base,
+                refs=dict(self.refs),
+                collection_refs={c: dict(r) for c, r in self.collection_refs.items()},
+                commits=dict(self.commits),
+                deltas=deltas,
+                tombstones=tuple(sorted(self.tombstones)),
+                config=self.config or base.config,
+                summary_sig=None,
+            )
+        collection_refs = {c: dict(r) for c, r in base.collection_refs.items()}
+        for cid, refs in self.collection_refs.items():
+            collection_refs.setdefault(cid, {}).update(refs)
+        return attrs.evolve(
+            base,
+            refs={**base.refs, **self.refs},
+            collection_refs=collection_refs,
+            commits={**base.commits, **self.commits},
+            deltas={**base.deltas, **deltas},
+            tombstones=tuple(sorted(set(base.tombstones) | self.tombstones)),
+            config=self.config or base.config,
+            summary_sig=None,
+        )
+
     async def publish(
         self, action: dict[str, Any], *, replace: bool = False
     ) -> VersionRecord | None:
@@ -111,33 +145,7 @@ class Ingest:
             await self.manager.ensure_closure(checksum, self.commits[checksum].parent)
 
         async def change(base: VersionRecord) -> VersionRecord:
-            deltas = {
-                n: d for n, d in self.deltas.items() if _delta_ends_present(n, base, self, replace)
-            }
-            if replace:
-                return attrs.evolve(
-                    base,
-                    refs=dict(self.refs),
-                    collection_refs={c: dict(r) for c, r in self.collection_refs.items()},
-                    commits=dict(self.commits),
-                    deltas=deltas,
-                    tombstones=tuple(sorted(self.tombstones)),
-                    config=self.config or base.config,
-                    summary_sig=None,
-                )
-            collection_refs = {c: dict(r) for c, r in base.collection_refs.items()}
-            for cid, refs in self.collection_refs.items():
-                collection_refs.setdefault(cid, {}).update(refs)
-            return attrs.evolve(
-                base,
-                refs={**base.refs, **self.refs},
-                collection_refs=collection_refs,
-                commits={**base.commits, **self.commits},
-                deltas={**base.deltas, **deltas},
-                tombstones=tuple(sorted(set(base.tombstones) | self.tombstones)),
-                config=self.config or base.config,
-                summary_sig=None,
-            )
+            return self.draft(base, replace=replace)
 
         return await self.manager.repository(self.name).publish(change, action)
 

@@ -513,39 +513,10 @@ async def _sync(  # noqa: PLR0917
     sig_blob = await put_blob(manager.store, sig_bytes) if sig_bytes else None
     outcome: dict[str, bool] = {}
 
+    ingest.config = config
+
     async def change(base: VersionRecord) -> VersionRecord:
-        present = set(ingest.commits) if mirror else set(ingest.commits) | set(base.commits)
-        new_deltas = {
-            n: d
-            for n, d in ingest.deltas.items()
-            if (ends := parse_delta_name(n))[1] in present
-            and (ends[0] is None or ends[0] in present)
-        }
-        if mirror:
-            draft = attrs.evolve(
-                base,
-                refs=dict(ingest.refs),
-                collection_refs={c: dict(r) for c, r in ingest.collection_refs.items()},
-                commits=dict(ingest.commits),
-                deltas=new_deltas,
-                tombstones=tuple(sorted(ingest.tombstones)),
-                config=config,
-                summary_sig=None,
-            )
-        else:
-            collection_refs = {c: dict(r) for c, r in base.collection_refs.items()}
-            for cid, cid_refs in ingest.collection_refs.items():
-                collection_refs.setdefault(cid, {}).update(cid_refs)
-            draft = attrs.evolve(
-                base,
-                refs={**base.refs, **ingest.refs},
-                collection_refs=collection_refs,
-                commits={**base.commits, **ingest.commits},
-                deltas={**base.deltas, **new_deltas},
-                tombstones=tuple(sorted(set(base.tombstones) | ingest.tombstones)),
-                config=config,
-                summary_sig=None,
-            )
+        draft = ingest.draft(base, replace=mirror)
         outcome.clear()
         if summary is not None and summary_blob is not None and _summary_matches(draft, summary):
             if summary_blob != base.summary:
