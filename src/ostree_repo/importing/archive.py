@@ -22,7 +22,6 @@ against hostile archives are described in ``docs/importing.md``.
 
 from __future__ import annotations
 
-import configparser
 import hashlib
 import os
 import tempfile
@@ -44,6 +43,7 @@ from ostree_repo.errors import (
     NotFoundError,
 )
 from ostree_repo.importing._tarstream import CHUNK, ArchiveLimits, Member, TarStream, resolve_link
+from ostree_repo.importing.config import parse_repo_config
 from ostree_repo.importing.errors import (
     ArchiveLimitError,
     BareRepositoryError,
@@ -66,7 +66,6 @@ from ostree_repo.objects import (
     delta_path,
     parse_object_path,
     validate_checksum,
-    validate_collection_id,
     validate_ref,
     verify_bytes,
 )
@@ -98,7 +97,6 @@ BATCH_OBJECTS = 128
 #: Delta parts are held in memory up to this size, then spooled to a temporary file.
 SPOOL_MEMORY = 1 << 20
 
-_ARCHIVE_MODES = ("archive", "archive-z2")
 _T = TypeVar("_T")
 
 
@@ -353,7 +351,7 @@ class _Reader:
         head = rel[0]
         if rel == ("config",):
             data = self._read_small(member, self.limits.max_small_file_size, "config file")
-            self.collected.config = _parse_config(member.name, data)
+            self.collected.config = parse_repo_config(member.name, data)
         elif head == "objects" and len(rel) == 3:
             self._object(member, rel)
         elif rel[:2] == ("refs", "heads") and len(rel) > 2:
@@ -439,29 +437,6 @@ class _Reader:
 
 def _is_bare_object(rel: tuple[str, ...]) -> bool:
     return len(rel) == 3 and rel[0] == "objects" and rel[2].endswith(".file")
-
-
-def _parse_config(member: str, data: bytes) -> RepoConfig:
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        parser.read_string(data.decode("utf-8"))
-    except (configparser.Error, UnicodeDecodeError) as e:
-        raise RepositoryConfigError(f"{member}: unreadable repository config ({e})") from None
-    core = parser["core"] if parser.has_section("core") else {}
-    if core.get("repo_version") != "1":
-        raise RepositoryConfigError(f"{member}: repo_version is not 1")
-    mode = core.get("mode", "bare")
-    if mode not in _ARCHIVE_MODES:
-        raise BareRepositoryError(
-            f"{member}: a {mode}-mode repository; only archive-mode repositories import"
-        )
-    collection_id = core.get("collection-id") or None
-    if collection_id is not None:
-        try:
-            validate_collection_id(collection_id)
-        except InvalidNameError as e:
-            raise RepositoryConfigError(f"{member}: {e}") from None
-    return RepoConfig(mode="archive-z2", collection_id=collection_id)
 
 
 # -- writing objects (on the event loop) ---------------------------------------------------------

@@ -6,7 +6,6 @@ tombstones and static deltas come along; the result is one new repository versio
 
 from __future__ import annotations
 
-import configparser
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,9 @@ import anyio
 import anyio.to_thread
 
 from ostree_repo._tasks import task_group
-from ostree_repo.errors import InvalidNameError, InvalidObjectError, OstreeRepoError
+from ostree_repo.errors import InvalidNameError, InvalidObjectError
+from ostree_repo.importing.config import parse_repo_config
+from ostree_repo.importing.errors import RepositoryConfigError, UnsupportedRepositoryError
 from ostree_repo.objects import ObjectType, parse_object_path, validate_checksum
 from ostree_repo.objects.metadata import Tombstone
 from ostree_repo.repository.ingest import Ingest
@@ -25,30 +26,15 @@ from ostree_repo.store.chunks import CHUNK_SIZE
 
 __all__ = ["UnsupportedRepositoryError", "import_directory", "read_repo_config"]
 
-ARCHIVE_MODES = ("archive", "archive-z2")
-
-
-class UnsupportedRepositoryError(OstreeRepoError):
-    """The directory is not an archive-mode OSTree repository."""
-
 
 def read_repo_config(path: Path) -> RepoConfig:
-    """Parse ``config``; refuse anything but an archive-mode repository."""
-    parser = configparser.ConfigParser(interpolation=None)
+    """Read and check ``path/config``; refuse anything but an archive-mode repository."""
+    config = path / "config"
     try:
-        text = (path / "config").read_text("utf-8")
-        parser.read_string(text)
+        data = config.read_bytes()
     except FileNotFoundError:
-        raise UnsupportedRepositoryError(f"{path}: no config file, not an OSTree repo") from None
-    except (configparser.Error, UnicodeDecodeError) as e:
-        raise UnsupportedRepositoryError(f"{path}: unreadable config ({e})") from None
-    core = parser["core"] if parser.has_section("core") else {}
-    if core.get("repo_version") != "1":
-        raise UnsupportedRepositoryError(f"{path}: repo_version is not 1")
-    mode = core.get("mode", "bare")
-    if mode not in ARCHIVE_MODES:
-        raise UnsupportedRepositoryError(f"{path}: mode {mode!r}; only archive repos import")
-    return RepoConfig(mode="archive-z2", collection_id=core.get("collection-id") or None)
+        raise RepositoryConfigError(f"{path}: no config file, not an OSTree repo") from None
+    return parse_repo_config(str(config), data)
 
 
 def _chunks(path: Path) -> Iterator[bytes]:

@@ -25,7 +25,11 @@ stored stay unreferenced until ``reclaim``). The hierarchy::
 from __future__ import annotations
 
 from ostree_repo.errors import InvalidObjectError, OstreeRepoError
-from ostree_repo.importing.directory import UnsupportedRepositoryError
+
+
+class UnsupportedRepositoryError(OstreeRepoError):
+    """The directory or archive does not hold an importable (archive-mode) OSTree repository."""
+
 
 __all__ = [
     "ArchiveError",
@@ -43,6 +47,7 @@ __all__ = [
     "TruncatedArchiveError",
     "UnsafeArchiveError",
     "UnsupportedMemberError",
+    "UnsupportedRepositoryError",
     "UpdateConflictError",
 ]
 
