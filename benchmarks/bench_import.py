@@ -48,7 +48,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _repos import cached_large_repo  # noqa: E402
+from _repos import cached_large_repo, scratch_dir  # noqa: E402
 
 RESULTS = HERE / "results" / "import.json"
 OSTREE = shutil.which("ostree") or "/usr/bin/ostree"
@@ -253,7 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compression", default="tar", choices=sorted(COMPRESS))
     parser.add_argument("--repeat", type=int, help="runs per variant (default 3; quick 1)")
     parser.add_argument("--concurrency", type=int, default=8, help="import writer tasks")
-    parser.add_argument("--workdir", help="where to unpack and store (default: a temp dir)")
+    parser.add_argument(
+        "--workdir", help="where to unpack and store (default: _repos.scratch_dir())"
+    )
     parser.add_argument("--child", choices=["import", "ceiling", "floor"], help=argparse.SUPPRESS)
     parser.add_argument("--store", help=argparse.SUPPRESS)
     parser.add_argument("--archive", help=argparse.SUPPRESS)
@@ -266,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     repeat = args.repeat or (1 if args.quick else 3)
     print(f"building or loading the {args.nfiles}-file repo ...", flush=True)
     large = cached_large_repo(args.nfiles)
-    base = Path(tempfile.mkdtemp(prefix="bench-import-", dir=args.workdir))
+    base = Path(tempfile.mkdtemp(prefix="bench-import-", dir=args.workdir or scratch_dir()))
     try:
         archive = pack(large.path, base / f"commit.{args.compression}", args.compression)
         size = archive.stat().st_size

@@ -44,6 +44,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 import obstore  # noqa: E402
+from _repos import scratch_dir  # noqa: E402
 from _seaweedfs import SeaweedFS  # noqa: E402
 
 from ostree_repo.objects.objtype import ObjectType  # noqa: E402
@@ -370,7 +371,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"generating {small:,} small and {large} x {args.large_mb} MB objects ...", flush=True)
     work = make_workload(small, large, args.large_mb << 20)
     rows: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-store-", dir=scratch_dir()) as tmp:
         root = Path(tmp)
         if "fs" in backends:
             print("fs ...", flush=True)

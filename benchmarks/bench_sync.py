@@ -35,7 +35,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _repos import OSTREE, cached_large_repo  # noqa: E402
+from _repos import OSTREE, cached_large_repo, scratch_dir  # noqa: E402
 
 CHILD = r"""
 import json, resource, sys, time
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     first_children_rss = None
     ours_rss: list[int] = []
     last: dict[str, dict[str, object]] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-sync-", dir=scratch_dir()) as tmp:
         work = Path(tmp)
         with nginx(repo.path, work) as url:
             for i in range(rounds):

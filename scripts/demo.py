@@ -2,16 +2,19 @@
 
 Runs in ``demo-output/`` (recreated each time) so it never touches a store of yours:
 
-1. builds a sample OSTree repository with two commits and a static delta (with the real
-   ``ostree`` CLI, until our own commit builder lands);
+1. builds a sample commit archive with our own builder, no libostree (``ostree-repo
+   commit`` into a scratch store, then ``ostree-repo archive``: ``compose.json`` +
+   ``repo/``, as osbuild-composer makes them) and checks it with the real ``ostree fsck``;
 2. imports it into repository ``fedora`` of the default store (version 1);
-3. copies the ``main`` ref with its parent into repository ``prod``;
-4. lists versions, refs and commits, and diffs two versions;
-5. commits an update with our own builder (``ostree-repo commit``, no libostree);
-6. exports ``prod`` as a commit archive (tarball with ``repo/``) and imports it elsewhere;
-7. exports ``prod`` and checks it with the real ``ostree fsck`` and ``ostree summary --view``;
-8. serves the store over HTTP and syncs ``mirror`` from it; the real ``ostree pull`` too;
-9. removes a ref, deletes a version, reclaims storage and runs our fsck.
+3. builds an update archive (a child commit, without its parent's objects) and imports
+   it on top (version 2);
+4. lists versions, refs and commits, and diffs the two versions;
+5. copies the ``main`` ref with its parent into repository ``prod``;
+6. commits another update straight into ``fedora`` with our builder;
+7. exports ``prod`` as a commit archive (tarball with ``repo/``) and imports it elsewhere;
+8. exports ``prod`` and checks it with the real ``ostree fsck`` and ``ostree summary --view``;
+9. serves the store over HTTP and syncs ``mirror`` from it; the real ``ostree pull`` too;
+10. removes a ref, deletes a version, reclaims storage and runs our fsck.
 
 Every step is a real ``ostree-repo`` command; its output is printed as it goes.
 """
@@ -56,40 +59,41 @@ def cli_json(*args: str) -> Any:
     return json.loads(cli(*args, "--json", show=False))
 
 
-def build_sample(repo: Path, tree: Path) -> None:
-    run("ostree", "init", f"--repo={repo}", "--mode=archive")
-    (tree / "usr/bin").mkdir(parents=True)
-    (tree / "etc").mkdir()
+def write_tree(tree: Path, version: int) -> None:
+    """The sample OS tree, as of ``version`` (1: first release, 2: an update)."""
+    (tree / "usr/bin").mkdir(parents=True, exist_ok=True)
+    (tree / "usr/lib").mkdir(exist_ok=True)
+    (tree / "etc").mkdir(exist_ok=True)
     (tree / "usr/bin/hello").write_text("#!/bin/sh\necho hello\n")
     (tree / "usr/bin/hello").chmod(0o755)
-    (tree / "etc/os-release").write_text("NAME=Demo OS\nVERSION_ID=1\n")
-    (tree / "usr/lib").mkdir()
-    (tree / "usr/lib/os-release").symlink_to("../../etc/os-release")
-    (tree / "usr/lib/data.bin").write_bytes(os.urandom(200_000))
-    common = [f"--repo={repo}", "-b", "main", f"--tree=dir={tree}"]
-    run(
-        "ostree",
+    (tree / "etc/os-release").write_text(f"NAME=Demo OS\nVERSION_ID={version}\n")
+    if not (tree / "usr/lib/os-release").is_symlink():
+        (tree / "usr/lib/os-release").symlink_to("../../etc/os-release")
+    if not (tree / "usr/lib/data.bin").exists():
+        (tree / "usr/lib/data.bin").write_bytes(os.urandom(200_000))
+    if version >= 2:
+        (tree / "usr/bin/goodbye").write_text("#!/bin/sh\necho bye\n")
+
+
+def build_archive(tree: Path, version: int, output: str, *, update: bool) -> None:
+    """Commit the sample tree with our builder into the scratch store ``build-store``
+    and write that commit as a commit archive (an update archive with ``update``)."""
+    write_tree(tree, version)
+    cli(
+        "--store",
+        "build-store",
         "commit",
-        *common,
-        "-s",
-        "Demo OS 1",
-        "--add-metadata-string=version=1",
-        show=False,
+        "sample",
+        "--tree",
+        str(tree),
+        "--ref",
+        "main",
+        "--subject",
+        f"Demo OS {version}",
+        "--add-metadata",
+        f"version={version}",
     )
-    (tree / "etc/os-release").write_text("NAME=Demo OS\nVERSION_ID=2\n")
-    (tree / "usr/bin/goodbye").write_text("#!/bin/sh\necho bye\n")
-    run(
-        "ostree",
-        "commit",
-        *common,
-        "-s",
-        "Demo OS 2",
-        "--add-metadata-string=version=2",
-        show=False,
-    )
-    run("ostree", "static-delta", "generate", f"--repo={repo}", "main", show=False)
-    run("ostree", "summary", "-u", f"--repo={repo}")
-    run("ostree", "log", f"--repo={repo}", "main")
+    cli("--store", "build-store", "archive", "sample", output, *(["--update"] if update else []))
 
 
 def _free_port() -> int:
@@ -117,30 +121,40 @@ def main() -> None:
     os.chdir(WORK)
     os.environ.pop("OSTREE_REPO_STORE", None)  # the default store: ./ostree-store
 
-    step("Build a sample OSTree repository (two commits, one static delta)")
-    build_sample(WORK / "sample-repo", WORK / "sample-tree")
+    tree = WORK / "sample-tree"
+    step("Build a commit archive with our own builder (no libostree); check it with ostree")
+    build_archive(tree, 1, "commit-1.tar", update=False)
+    run("tar", "-tf", "commit-1.tar", show=False)
+    (WORK / "extracted").mkdir()
+    run("tar", "-xf", "commit-1.tar", "-C", "extracted")
+    run("ostree", "fsck", "--repo=extracted/repo")
+    run("ostree", "log", "--repo=extracted/repo", "main")
 
     step("Import it into repository 'fedora' of the default store")
-    imported = cli_json("import-dir", "fedora", "sample-repo")
+    imported = cli_json("import", "fedora", "commit-1.tar")
     print(json.dumps(imported))
     assert imported["version"] == 1
-    again = cli_json("import-dir", "fedora", "sample-repo")
-    print(f"importing the same repository again: version {again['version']} (nothing changed)")
+    again = cli_json("import", "fedora", "commit-1.tar")
+    print(f"importing the same archive again: version {again['version']} (nothing changed)")
 
-    step("Refs and commits of fedora")
+    step("Build an update archive (a child commit, without its parent's objects); import it")
+    build_archive(tree, 2, "update-2.tar.zst", update=True)
+    cli("import", "fedora", "update-2.tar.zst")
+
+    step("Versions, refs and commits of fedora; what the update changed")
+    cli("versions", "fedora")
     cli("refs", "fedora")
     cli("commits", "fedora")
+    cli("diff", "fedora", "1", "2")
 
-    step("Copy ref 'main' with one parent into repository 'prod'")
-    cli("copy", "fedora", "prod", "--ref", "main")
+    step("Copy ref 'main' into repository 'prod', then with one parent")
+    cli("copy", "fedora", "prod", "--ref", "main", "--version", "1")
     cli("copy", "fedora", "prod", "--ref", "main", "--depth", "1")
     cli("versions", "prod")
-    cli("diff", "prod", "1", "2")
     cli("show", "prod")
 
-    step("Commit an update to fedora with our own builder (no libostree)")
-    tree = WORK / "sample-tree"
-    (tree / "etc/os-release").write_text("NAME=Demo OS\nVERSION_ID=3\n")
+    step("Commit another update straight into fedora with our own builder")
+    write_tree(tree, 3)
     cli(
         "commit",
         "fedora",

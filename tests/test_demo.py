@@ -20,10 +20,13 @@ def test_demo_runs_the_main_job() -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     for marker in (
-        "fedora: version 2",  # our builder's commit on top of the import
+        "commit-1.tar: commit archive of main",  # our builder's archive
+        "update-2.tar.zst: update archive of main",  # ... and an update on top of it
+        "fedora: version 2",  # the update archive imported on top of the first one
+        "fedora: version 3",  # our builder's commit straight into the store
         "restored: version 1",  # the exported archive imported again
         "mirror: version 1",  # synced through our server
-        "object fsck of 1 commits completed successfully",  # real ostree pull + fsck
+        "object fsck of 1 commits completed successfully",  # real ostree fsck / pull + fsck
         "== Done",
     ):
         assert marker in out, marker

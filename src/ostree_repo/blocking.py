@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
@@ -29,6 +29,8 @@ from ostree_repo.importing import import_archive, import_directory
 from ostree_repo.repository import FsckReport, ReclaimReport, RepositoryManager, VersionRecord
 from ostree_repo.repository.manager import DEFAULT_GRACE_SECONDS
 from ostree_repo.sync import SyncResult, sync_repository
+
+_T = TypeVar("_T")
 
 __all__ = ["Manager"]
 
@@ -48,6 +50,12 @@ class Manager:
         except BaseException:
             self._stack.close()
             raise
+
+    def run(self, func: Callable[..., Awaitable[_T]], *args: object) -> _T:
+        """Run ``await func(*args)`` on this facade's event loop and return its result:
+        the way to any async API of the library (``self.manager``, ``self.manager.store``)
+        that the facade does not wrap."""
+        return self._portal.call(func, *args)
 
     def close(self) -> None:
         """Close the store and stop the background event loop."""

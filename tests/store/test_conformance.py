@@ -128,6 +128,86 @@ async def test_source_errors_propagate_and_store_nothing(store: ObjectStore) -> 
     assert await named(store, "deltas") == []
 
 
+async def test_batch_write_and_existence(store: ObjectStore) -> None:
+    metas = dirmetas(30, start=100)
+    files = [file_object(200 + i, seed=100 + i) for i in range(5)]
+    cmeta = commitmeta("ef" * 32, b"sig")
+    await store.write_object(metas[0].checksum, D, metas[0].data)  # one present already
+    batch = [(o.checksum, o.objtype, o.data) for o in metas]
+    batch += [(f.checksum, f.objtype, bytearray(f.filez())) for f in files]
+    batch.append((cmeta.checksum, cmeta.objtype, memoryview(cmeta.data)))
+    keys = [(c, t) for c, t, _ in batch]
+    assert await store.has_objects(keys) == [True] + [False] * (len(keys) - 1)
+    assert await store.write_objects(batch) == [False] + [True] * (len(batch) - 1)
+    assert await store.has_objects(keys) == [True] * len(keys)
+    for checksum, objtype, data in batch:
+        assert await store.read_object(checksum, objtype) == bytes(data)
+    assert await collect(store) == set(keys)
+    # again: nothing new, except the commitmeta, which is replaced like write_object does
+    assert await store.write_objects(batch[:-1]) == [False] * (len(batch) - 1)
+    assert await store.write_objects([]) == []
+    assert await store.has_objects([]) == []
+
+
+async def test_batch_write_refuses_bad_objects(store: ObjectStore) -> None:
+    good = dirmetas(4, start=300)
+    bad = dirmeta(400)
+    wrong = good[0].checksum[::-1]
+    truncated = file_object(5000, seed=300)
+    cases = [
+        ((wrong, D, bad.data), ChecksumMismatchError),
+        ((truncated.checksum, ObjectType.FILE, truncated.filez()[:-10]), InvalidObjectError),
+    ]
+    for bad_item, error in cases:
+        batch = [(o.checksum, D, o.data) for o in good[:2]]
+        batch += [bad_item] + [(o.checksum, D, o.data) for o in good[2:]]
+        with pytest.raises(error):
+            await store.write_objects(batch)
+        assert not await store.has_object(bad_item[0], bad_item[1])
+        # whatever else was stored is sound
+        for checksum, objtype in await collect(store):
+            data = await store.read_object(checksum, objtype)
+            verifier = new_verifier(objtype, checksum)
+            verifier.update(data)
+            verifier.finish()
+    with pytest.raises(InvalidNameError):
+        await store.write_objects([("zz" * 32, D, bad.data)])
+    with pytest.raises(InvalidNameError):
+        await store.has_objects([("zz" * 32, D)])
+
+
+async def test_staging_writes_everything_by_the_end(store: ObjectStore) -> None:
+    metas = dirmetas(10, start=700)
+    big = file_object(3 << 20, seed=700)
+    await store.write_object(metas[0].checksum, D, metas[0].data)
+    async with store.staging() as staging:
+        async with anyio.create_task_group() as tg:  # shared by several tasks
+            for obj in metas[:5]:
+                tg.start_soon(staging.write_object, obj.checksum, D, obj.data)
+        assert (
+            await staging.write_objects([(o.checksum, D, o.data) for o in metas[5:]]) == [True] * 5
+        )
+        assert await staging.write_object(big.checksum, big.objtype, agen(big.chunks()))
+        assert await staging.write_objects([]) == []
+    keys = [(o.checksum, D) for o in metas] + [(big.checksum, big.objtype)]
+    assert await store.has_objects(keys) == [True] * len(keys)
+    assert await store.read_object(big.checksum, big.objtype) == big.filez()
+    async with store.staging() as staging:  # present already: not new
+        assert await staging.write_object(big.checksum, big.objtype, agen(big.chunks())) is False
+        assert await staging.write_objects([(metas[0].checksum, D, metas[0].data)]) == [False]
+
+
+async def test_staging_refuses_bad_objects(store: ObjectStore) -> None:
+    good, bad = dirmeta(800), dirmeta(801)
+    big = file_object(2 << 20, seed=800)
+    async with store.staging() as staging:
+        with pytest.raises(ChecksumMismatchError):
+            await staging.write_objects([(good.checksum, D, bad.data)])
+        with pytest.raises(ChecksumMismatchError):
+            await staging.write_object(good.checksum, big.objtype, agen(big.chunks()))
+    assert await collect(store) == set()
+
+
 async def test_list_objects_all_and_by_type(store: ObjectStore) -> None:
     metas = dirmetas(40)
     files = [file_object(100 + i, seed=i) for i in range(3)]

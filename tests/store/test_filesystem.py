@@ -14,7 +14,7 @@ import pytest
 
 from ostree_repo.errors import ChecksumMismatchError, StoreError
 from ostree_repo.objects.objtype import ObjectType
-from ostree_repo.store import FilesystemStore, open_store
+from ostree_repo.store import FilesystemStore, filesystem, open_store
 from ostree_repo.store.filesystem import CONFIG
 
 from .objfactory import dirmeta, file_object, padded_dirmeta
@@ -210,6 +210,75 @@ async def test_refused_and_failed_writes_leave_no_temporary_files(tmp_path: Path
             await store.write_named("deltas/a/0", broken())
         assert our_temp_files(repo) == []
         assert not list((repo / "objects").glob("*/*"))
+
+
+@pytest.mark.parametrize("syncfs", [True, False], ids=["syncfs", "fsync-each"])
+async def test_batch_writes_sync_and_clean_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, syncfs: bool
+) -> None:
+    """Batches are durable through syncfs, or per-file fsync where there is none; a
+    refused batch leaves no temporary file; the result passes ostree fsck."""
+    calls: list[str] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append("fsync"), real_fsync(fd))[1])
+    if not syncfs:
+        monkeypatch.setattr(filesystem, "_syncfs_function", lambda: None)
+    else:
+        real = filesystem._syncfs_function()
+        assert real is not None, "syncfs is expected on Linux"
+
+        def counted(fd: int) -> int:
+            calls.append("syncfs")
+            return real(fd)
+
+        monkeypatch.setattr(filesystem, "_syncfs_function", lambda: counted)
+    repo = tmp_path / "repo"
+    objects = [dirmeta(500 + i) for i in range(20)] + [padded_dirmeta(600, 3000)]
+    async with FilesystemStore(repo) as store:
+        calls.clear()
+        batch = [(o.checksum, o.objtype, o.data) for o in objects]
+        assert await store.write_objects(batch) == [True] * len(batch)
+        if syncfs:
+            assert calls == ["syncfs", "syncfs"]
+        else:
+            assert calls.count("fsync") >= len(batch) + 1  # files, then their directories
+        bad = [*batch[:3], (dirmeta(1).checksum, ObjectType.DIRMETA, dirmeta(2).data)]
+        with pytest.raises(ChecksumMismatchError):
+            await store.write_objects(bad)
+        assert our_temp_files(repo) == []
+    ostree("fsck", f"--repo={repo}")
+
+
+async def test_staged_objects_appear_at_flush_or_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = tmp_path / "repo"
+    objects = [dirmeta(900 + i) for i in range(7)]
+    big = file_object(3 << 20, seed=900)
+    keys = [(o.checksum, o.objtype) for o in objects]
+    async with FilesystemStore(repo) as store:
+        async with store.staging() as staging:
+            await staging.write_objects([(o.checksum, o.objtype, o.data) for o in objects[:3]])
+            await staging.write_object(big.checksum, big.objtype, big.chunks())
+            assert await store.has_objects([*keys[:3], (big.checksum, big.objtype)]) == [False] * 4
+            await staging.flush()
+            assert await store.has_objects(keys[:3]) == [True] * 3
+            await staging.write_objects([(o.checksum, o.objtype, o.data) for o in objects[3:5]])
+        assert await store.has_objects(keys) == [True] * 5 + [False] * 2
+        assert await store.has_object(big.checksum, big.objtype)
+
+        with pytest.raises(RuntimeError, match="job failed"):
+            async with store.staging() as staging:
+                await staging.write_objects([(o.checksum, o.objtype, o.data) for o in objects[5:]])
+                raise RuntimeError("job failed")
+        assert await store.has_objects(keys[5:]) == [False] * 2
+        assert our_temp_files(repo) == []
+
+        monkeypatch.setattr(filesystem.Staging, "FLUSH_EVERY", 2)
+        async with store.staging() as staging:
+            await staging.write_objects([(o.checksum, o.objtype, o.data) for o in objects[5:]])
+            assert await store.has_objects(keys[5:]) == [True] * 2  # flushed on its own
+    ostree("fsck", f"--repo={repo}")
 
 
 async def test_stale_temporary_files_are_removed_on_open(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""``ostree-repo commit``: commit a directory or a filesystem tarball into a repository."""
+"""``ostree-repo commit`` and ``archive``: commit a directory or a filesystem tarball into a
+repository; write a commit as a commit archive (full, or an update on its parent)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ import os
 import tempfile
 import time
 
-from ostree_repo.builder import AUTO, commit_tree, tree_from_directory, tree_from_tar
+from ostree_repo.builder import (
+    AUTO,
+    commit_tree,
+    tree_from_directory,
+    tree_from_tar,
+    write_commit_archive,
+)
 from ostree_repo.cli._verb import Output, Verb, run_with_manager, write_result
 from ostree_repo.errors import OstreeRepoError
 from ostree_repo.gvariant import Variant
@@ -78,4 +85,47 @@ def _run(args: argparse.Namespace) -> Output:
     return run_with_manager(args, body)
 
 
-VERBS = [Verb("commit", "commit a directory or tarball into a new version", _arguments, _run)]
+def _archive_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", metavar="NAME", help="repository name")
+    parser.add_argument(
+        "output", metavar="FILE", help="the archive to write (.tar, .tar.gz, .tar.xz, .tar.zst)"
+    )
+    parser.add_argument("--ref", help="the ref whose commit to archive (default: the only ref)")
+    parser.add_argument("--version", type=int, help="version to read (default: the latest)")
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="leave out the objects of the commit's parent (an update archive)",
+    )
+
+
+def _archive(args: argparse.Namespace) -> Output:
+    async def body(m: RepositoryManager) -> Output:
+        written = await write_commit_archive(
+            m, args.name, args.output, ref=args.ref, version=args.version, update=args.update
+        )
+        doc = {
+            "archive": str(written.path),
+            "commit": written.commit,
+            "ref": written.ref,
+            "parent": written.parent,
+            "objects": written.objects,
+            "update": written.update,
+        }
+        kind = "update archive" if written.update else "commit archive"
+        text = f"{written.path}: {kind} of {written.ref} at {written.commit}"
+        text += f", {written.objects} objects"
+        return doc, text
+
+    return run_with_manager(args, body)
+
+
+VERBS = [
+    Verb("commit", "commit a directory or tarball into a new version", _arguments, _run),
+    Verb(
+        "archive",
+        "write a commit as a commit archive (compose.json + repo/)",
+        _archive_arguments,
+        _archive,
+    ),
+]

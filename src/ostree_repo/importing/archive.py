@@ -70,6 +70,7 @@ from ostree_repo.objects import (
     verify_bytes,
 )
 from ostree_repo.objects.metadata import DetachedMetadata
+from ostree_repo.objects.verify import new_verifier
 from ostree_repo.repository.blobs import put_blob
 from ostree_repo.repository.closure import (
     Closure,
@@ -84,7 +85,8 @@ from ostree_repo.repository.layout import blob_path, validate_repository_name
 from ostree_repo.repository.manager import RepositoryManager
 from ostree_repo.repository.records import CommitInfo, DeltaInfo, RepoConfig, VersionRecord
 from ostree_repo.repository.repository import Change, Repository
-from ostree_repo.store import ObjectStore
+from ostree_repo.store import ObjectStore, Staging
+from ostree_repo.store.chunks import verify_buffer
 
 __all__ = ["ArchiveLimits", "ImportProgress", "Readable", "import_archive"]
 
@@ -264,14 +266,15 @@ class _Reader:
         stream: TarStream,
         collected: _Collected,
         send: MemoryObjectSendStream[_Work],
-        aborted: threading.Event,
+        writers: _Writers,
         progress: ImportProgress,
     ) -> None:
         self.stream = stream
+        self.writers = writers
         self.collected = collected
         self.prefix = tuple(p for p in collected.repo_dir.split("/") if p not in ("", "."))
         self.send = send
-        self.aborted = aborted
+        self.aborted = writers.aborted
         self.progress = progress
         self.limits = stream.limits
         self.batch: list[_Item] = []
@@ -312,9 +315,14 @@ class _Reader:
             raise _AbortedError from None
 
     def _flush(self) -> None:
-        if self.batch:
-            batch, self.batch, self.batch_bytes = self.batch, [], 0
-            self._emit(_Batch(batch))
+        if not self.batch:
+            return
+        batch, self.batch, self.batch_bytes = _Batch(self.batch), [], 0
+        if self.writers.staging.blocking:
+            # the filesystem store writes in this thread at no extra cost: no hand-over
+            self.writers.write_batch_blocking(batch)
+        else:
+            self._emit(batch)
 
     def _link(self, member: Member, inside: bool) -> None:
         target = resolve_link(member)
@@ -447,54 +455,80 @@ class _Writers:
 
     def __init__(
         self,
-        store: ObjectStore,
+        staging: Staging,
         progress: ImportProgress,
         callback: ProgressCallback | None,
         aborted: threading.Event,
     ) -> None:
-        self.store = store
+        self.staging = staging
         self.progress = progress
         self.callback = callback
         self.aborted = aborted
+        self.lock = threading.Lock()
         self.sizes: dict[Key, int] = {}
         """Every object of the archive: its stored size if this import stored it, -1 if
         the store had it already (closures need the sizes)."""
 
     async def run(self, receive: MemoryObjectReceiveStream[_Work]) -> None:
+        staging = self.staging
         async with receive:
             async for work in receive:
-                if isinstance(work, _Batch):
-                    for item in work.items:
-                        await self._write(
-                            item.checksum, item.objtype, item.data, item.member, len(item.data)
-                        )
-                else:
-                    async with work.chunks:  # closing it tells the reader to skip the rest
-                        await self._write(
-                            work.checksum, work.objtype, work.chunks, work.member, work.size
-                        )
+                try:
+                    if isinstance(work, _Batch):
+                        await self._write_batch(work, staging)
+                    else:
+                        async with work.chunks:  # closing it tells the reader to skip the rest
+                            new = await staging.write_object(
+                                work.checksum, work.objtype, work.chunks
+                            )
+                        self._count(work.checksum, work.objtype, work.size, new)
+                except BaseException as e:
+                    self.aborted.set()  # before a stream is closed, so that the reader stops
+                    if isinstance(e, InvalidObjectError | GVariantError):
+                        raise CorruptObjectError(self._culprit(work, e), str(e)) from e
+                    raise
                 if self.callback is not None:
                     self.callback(self.progress)
 
-    async def _write(
-        self,
-        checksum: str,
-        objtype: ObjectType,
-        data: bytes | MemoryObjectReceiveStream[bytes],
-        member: str,
-        size: int,
-    ) -> None:
+    async def _write_batch(self, batch: _Batch, staging: Staging) -> None:
+        items = batch.items
+        written = await staging.write_objects([(i.checksum, i.objtype, i.data) for i in items])
+        for item, new in zip(items, written, strict=True):
+            self._count(item.checksum, item.objtype, len(item.data), new)
+
+    def write_batch_blocking(self, batch: _Batch) -> None:
+        """Write a batch from the reader's thread (when the staging is blocking)."""
+        items = batch.items
         try:
-            new = await self.store.write_object(checksum, objtype, data)
-        except BaseException as e:
-            self.aborted.set()  # before a stream is closed, so that the reader stops
-            if isinstance(e, InvalidObjectError | GVariantError):
-                raise CorruptObjectError(member, str(e)) from e
-            raise
-        self.progress.objects += 1
-        if new:
-            self.progress.objects_new += 1
-        self.sizes[object_key(objtype, checksum)] = size if new else -1
+            written = self.staging.write_objects_blocking(
+                [(i.checksum, i.objtype, i.data) for i in items]
+            )
+        except (InvalidObjectError, GVariantError) as e:
+            raise CorruptObjectError(self._culprit(batch, e), str(e)) from e
+        for item, new in zip(items, written, strict=True):
+            self._count(item.checksum, item.objtype, len(item.data), new)
+        if self.callback is not None:
+            anyio.from_thread.run_sync(self.callback, self.progress)
+
+    def _count(self, checksum: str, objtype: ObjectType, size: int, new: bool) -> None:
+        with self.lock:  # the reader's thread counts too
+            self.progress.objects += 1
+            if new:
+                self.progress.objects_new += 1
+            self.sizes[object_key(objtype, checksum)] = size if new else -1
+
+    @staticmethod
+    def _culprit(work: _Work, error: BaseException) -> str:
+        """The member a verification error is about (for a batch, found by verifying its
+        objects again, in memory: this is the error path)."""
+        if isinstance(work, _Stream):
+            return work.member
+        for item in work.items:
+            try:
+                verify_buffer(new_verifier(item.objtype, item.checksum), item.data)
+            except (InvalidObjectError, GVariantError):
+                return item.member
+        return ", ".join(item.member for item in work.items)
 
 
 # -- publishing ------------------------------------------------------------------------------
@@ -903,7 +937,6 @@ async def import_archive(
         path = None
     send, receive = anyio.create_memory_object_stream[_Work](max(1, concurrency))
     aborted = threading.Event()
-    writers = _Writers(manager.store, state, progress, aborted)
 
     def read_archive() -> None:
         if path is not None:
@@ -917,7 +950,7 @@ async def import_archive(
     def read_stream(readable: Readable) -> None:
         stream = TarStream(readable, limits)
         state.format = collected.format = stream.format
-        _Reader(stream, collected, send, aborted, state).run()
+        _Reader(stream, collected, send, writers, state).run()
 
     async def reader() -> None:
         try:
@@ -929,7 +962,8 @@ async def import_archive(
 
     try:
         try:
-            async with task_group() as tg:
+            async with manager.store.staging() as staging, task_group() as tg:
+                writers = _Writers(staging, state, progress, aborted)
                 for _ in range(max(1, concurrency)):
                     tg.start_soon(writers.run, receive.clone())
                 receive.close()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ostree_repo.store.base import NamedInfo, ObjectInfo, ObjectStore, Versioned
+from ostree_repo.store.base import NamedInfo, ObjectInfo, ObjectStore, Staging, Versioned
 from ostree_repo.store.chunks import CHUNK_SIZE, ByteStream, Chunks
 from ostree_repo.store.filesystem import FilesystemStore
 from ostree_repo.store.memory import MemoryStore
@@ -34,6 +34,7 @@ __all__ = [
     "ObjectInfo",
     "ObjectStore",
     "S3Store",
+    "Staging",
     "Versioned",
     "open_store",
 ]

@@ -13,28 +13,38 @@ exclusive ``fcntl`` lock on ``tmp/store.lock`` (plus an in-process lock, since P
 locks are per process) around the final rename, and compare-and-swap re-reads the file
 under that lock. Version tokens are the SHA-256 of the file's bytes.
 
+Batches (``write_objects``) write every object to its temporary file, make them all
+durable with one ``syncfs``, rename them into place and ``syncfs`` again: the order of a
+per-object write (data durable before the name appears, names durable before the call
+returns) at two filesystem syncs per batch, as libostree's transactions do. Where
+``syncfs`` is unavailable each file and each touched directory is fsynced instead.
+
 Blocking calls run in worker threads (``anyio.to_thread``), one thread hop per small
-operation and one per 1 MiB chunk of a stream.
+operation, per batch, and per 1 MiB chunk of a stream.
 """
 
 from __future__ import annotations
 
 import configparser
 import contextlib
+import ctypes
+import ctypes.util
 import fcntl
 import functools
 import itertools
 import os
 import secrets
+import threading
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TypeVar
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from typing import TypeAlias, TypeVar
 
 import anyio
 import anyio.to_thread
 
 from ostree_repo.errors import ConflictError, NotFoundError, StoreError
+from ostree_repo.objects.objtype import ObjectType
 from ostree_repo.store._fsio import (
     O_CLOEXEC,
     TempFile,
@@ -44,9 +54,25 @@ from ostree_repo.store._fsio import (
     size_of,
     thread_lock,
 )
-from ostree_repo.store.base import Entry, ObjectStore, PutMode
-from ostree_repo.store.chunks import CHUNK_SIZE, ByteStream, Source, Verifier, coalesce
-from ostree_repo.store.keys import RESERVED_TOP_LEVEL
+from ostree_repo.store.base import (
+    Entry,
+    ObjectStore,
+    PutEntry,
+    PutMode,
+    Staging,
+    _new_verifier,
+    _put_entries,
+)
+from ostree_repo.store.chunks import (
+    CHUNK_SIZE,
+    Buffer,
+    ByteStream,
+    Chunks,
+    Source,
+    Verifier,
+    coalesce,
+)
+from ostree_repo.store.keys import RESERVED_TOP_LEVEL, object_path
 
 __all__ = ["FilesystemStore"]
 
@@ -157,8 +183,9 @@ class FilesystemStore(ObjectStore):
             finally:
                 os.close(fd)
 
-    def _makedirs(self, path: str) -> None:
-        """``mkdir -p`` that also makes the new directory entries durable."""
+    def _makedirs(self, path: str, *, durable: bool = True) -> None:
+        """``mkdir -p`` that also makes the new directory entries durable (unless the
+        caller syncs the filesystem later)."""
         missing: list[str] = []
         while not os.path.isdir(path):
             missing.append(path)
@@ -166,7 +193,8 @@ class FilesystemStore(ObjectStore):
         for directory in reversed(missing):
             with contextlib.suppress(FileExistsError):
                 os.mkdir(directory)
-            self._sync_dir(os.path.dirname(directory))
+            if durable:
+                self._sync_dir(os.path.dirname(directory))
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -222,6 +250,90 @@ class FilesystemStore(ObjectStore):
         else:
             os.rename(temp, final)
 
+    def _syncfs(self) -> bool:
+        """Flush the whole filesystem the store is on; False if ``syncfs`` is unavailable."""
+        syncfs = _syncfs_function()
+        if syncfs is None:
+            return False
+        fd = os.open(self._tmp, os.O_RDONLY | os.O_DIRECTORY | O_CLOEXEC)
+        try:
+            if syncfs(fd) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"syncfs: {os.strerror(err)}")
+        finally:
+            os.close(fd)
+        return True
+
+    @property
+    def _per_file_sync(self) -> bool:
+        """Whether durability needs an fsync per file and directory (no ``syncfs``)."""
+        return self._fsync and _syncfs_function() is None
+
+    def _stage_sync(self, entries: list[PutEntry]) -> tuple[list[bool], list[_Staged]]:
+        """Verify and write a batch to temporary files; which were new, and the files."""
+        written = [False] * len(entries)
+        staged: list[_Staged] = []
+        per_file_sync = self._per_file_sync
+        try:
+            for i, (rel, data, verifier, mode) in enumerate(entries):
+                if mode is PutMode.IDEMPOTENT and os.path.exists(self._abs(rel)):
+                    continue
+                temp = TempFile(self._temp_path(), verifier, False)
+                staged.append((temp.path, rel))
+                try:
+                    temp.write(data)
+                    temp.seal(per_file_sync)
+                except BaseException:
+                    temp.discard()
+                    raise
+                written[i] = True
+        except BaseException:
+            self._discard_sync(staged)
+            raise
+        return written, staged
+
+    def _publish_sync(self, staged: list[_Staged]) -> None:
+        """Make staged files durable, move them into place, make the names durable."""
+        if not staged:
+            return
+        per_file_sync = self._per_file_sync
+        try:
+            if self._fsync and not per_file_sync:
+                self._syncfs()
+            parents: set[str] = set()
+            while staged:
+                temp, rel = staged[-1]
+                final = self._abs(rel)
+                try:
+                    os.rename(temp, final)
+                except FileNotFoundError:
+                    self._makedirs(os.path.dirname(final), durable=per_file_sync)
+                    os.rename(temp, final)
+                staged.pop()
+                parents.add(os.path.dirname(final))
+        except BaseException:
+            self._discard_sync(staged)
+            raise
+        if per_file_sync:
+            for parent in parents:
+                self._sync_dir(parent)
+        elif self._fsync:
+            self._syncfs()
+
+    def _discard_sync(self, staged: list[_Staged]) -> None:
+        for temp, _ in staged:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+        staged.clear()
+
+    def _put_many_sync(self, entries: list[PutEntry]) -> list[bool]:
+        written, staged = self._stage_sync(entries)
+        self._publish_sync(staged)
+        return written
+
+    def _exists_many_sync(self, paths: list[str]) -> list[bool]:
+        return [os.path.isfile(self._abs(path)) for path in paths]
+
     def _write_sync(
         self,
         rel: str,
@@ -248,6 +360,15 @@ class FilesystemStore(ObjectStore):
 
     async def _exists(self, path: str) -> bool:
         return await self._run(os.path.isfile, self._abs(path))
+
+    def _new_staging(self) -> Staging:
+        return _FilesystemStaging(self)
+
+    async def _exists_many(self, paths: Sequence[str]) -> list[bool]:
+        return await self._run(self._exists_many_sync, list(paths))
+
+    async def _put_many(self, entries: Sequence[PutEntry]) -> list[bool]:
+        return await self._run(self._put_many_sync, list(entries))
 
     async def _size(self, path: str) -> int:
         return await self._run(size_of, self._abs(path), missing=path)
@@ -343,6 +464,98 @@ class FilesystemStore(ObjectStore):
         except (FileNotFoundError, NotADirectoryError):
             pass
         return files, dirs
+
+
+_Staged: TypeAlias = tuple[str, str]
+"""A file written but not yet in place: (temporary file, store path)."""
+
+
+class _FilesystemStaging(Staging):
+    """Keeps written objects in ``tmp/`` until a flush (see :meth:`ObjectStore.staging`)."""
+
+    store: FilesystemStore
+    blocking = True
+
+    def __init__(self, store: FilesystemStore) -> None:
+        super().__init__(store)
+        self._staged: list[_Staged] = []
+        self._lock = threading.Lock()  # _staged is shared by the loop and worker threads
+
+    async def write_objects(self, objects: Iterable[tuple[str, ObjectType, Buffer]]) -> list[bool]:
+        return await self.store._run(self._write_sync, objects)
+
+    def write_objects_blocking(
+        self, objects: Iterable[tuple[str, ObjectType, Buffer]]
+    ) -> list[bool]:
+        try:
+            return self._write_sync(objects)
+        except OSError as e:
+            raise StoreError(f"{self.store.root}: {e}") from None
+
+    def _write_sync(self, objects: Iterable[tuple[str, ObjectType, Buffer]]) -> list[bool]:
+        entries = _put_entries(objects)
+        self.store._check_open()
+        if not entries:
+            return []
+        written, staged = self.store._stage_sync(entries)
+        if self._add(staged):
+            self._flush_sync()
+        return written
+
+    def _flush_sync(self) -> None:
+        with self._lock:
+            staged, self._staged = self._staged, []
+        self.store._publish_sync(staged)
+
+    async def write_object(self, checksum: str, objtype: ObjectType, data: Chunks) -> bool:
+        if isinstance(data, bytes | bytearray | memoryview):
+            return (await self.write_objects([(checksum, objtype, data)]))[0]
+        store = self.store
+        path = object_path(checksum, objtype)
+        store._check_open()
+        if objtype.is_hashed and await store._exists(path):
+            return False
+        verifier = _new_verifier(objtype, checksum)
+        temp = await store._run(TempFile, store._temp_path(), verifier, False)
+        try:
+            async for chunk in coalesce(data):
+                await store._run(temp.write, chunk)
+            await store._run(temp.seal, store._per_file_sync)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await store._run(temp.discard)
+            raise
+        if self._add([(temp.path, path)]):
+            await self.flush()
+        return True
+
+    def _add(self, staged: list[_Staged]) -> bool:
+        """Hold back ``staged``; True when it is time to flush."""
+        with self._lock:
+            self._staged.extend(staged)
+            return len(self._staged) >= self.FLUSH_EVERY
+
+    async def flush(self) -> None:
+        await self.store._run(self._flush_sync)
+
+    async def discard(self) -> None:
+        with self._lock:
+            staged, self._staged = self._staged, []
+        await self.store._run(self.store._discard_sync, staged)
+
+
+@functools.cache
+def _syncfs_function() -> Callable[[int], int] | None:
+    """libc's ``syncfs`` (Linux), or None where there is none."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        function = libc.syncfs
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int]
+    function.restype = ctypes.c_int
+    result: Callable[[int], int] = function
+    return result
 
 
 def _is_named(rel: str) -> bool:
