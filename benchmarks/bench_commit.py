@@ -143,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  round {r + 1}/{repeat}: {name} ...", flush=True)
                 runs[name].append(run(tree, work, fsync))
                 shutil.rmtree(work, ignore_errors=True)
+                os.sync()  # the next variant must not pay for this one's writeback and deletes
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -96,6 +96,12 @@ async def write_forever(spec: dict[str, Any], start: int) -> None:
                 size = rng.choice([50_000, 1 << 20, 3 << 20, 10 << 20])
                 big = file_object(size, seed=i)
                 await store.write_object(big.checksum, big.objtype, announced(big.chunks()))
+            async with store.staging() as staging:  # visible at the end of the block
+                metas = [dirmeta(i + 500_000 + k) for k in range(3)]
+                await staging.write_objects([(o.checksum, o.objtype, o.data) for o in metas])
+                if i % 3 == 0:
+                    big = file_object(rng.choice([50_000, 3 << 20]), seed=i + 500_000)
+                    await staging.write_object(big.checksum, big.objtype, announced(big.chunks()))
             payload = rng.randbytes(rng.choice([10, 5000, 300_000]))
             await store.write_named(f"files/{i % 5}", sealed(payload))
             await store.create_named(f"log/{i}", sealed(payload[:100]))
