@@ -156,10 +156,13 @@ async def compute_closure(
                 ) from None
 
     async with task_group() as tg:
-        for meta in metas:
-            tg.start_soon(size_of, ObjectType.DIRMETA, meta)
-        for f in files:
-            tg.start_soon(size_of, ObjectType.FILE, f)
+        for objtype, checksums in ((ObjectType.DIRMETA, metas), (ObjectType.FILE, files)):
+            for checksum in checksums:
+                key = object_key(objtype, checksum)
+                if key in known:  # no task for what is known (thousands of objects)
+                    sizes[key] = known[key]
+                else:
+                    tg.start_soon(size_of, objtype, checksum)
     return Closure(commit, sizes)
 
 

@@ -356,9 +356,11 @@ async def sync_repository(
     ``version`` is None when nothing changed. On any failure no version is made; the
     objects already stored stay, so running the sync again fetches only what is missing.
 
-    Client options go to httpx: ``headers`` (e.g. a token), ``timeout`` (seconds),
-    ``retries`` and ``backoff`` (first retry delay, doubled each time), ``verify``
-    (bool or CA bundle path), ``cert`` (client certificate), ``proxy``, ``http2``.
+    Client options (see :class:`~ostree_repo.sync.remote.Remote`: a pipelining HTTP/1.1
+    client where it applies, httpx otherwise): ``headers`` (e.g. a token), ``timeout``
+    (seconds), ``retries`` and ``backoff`` (first retry delay, doubled each time),
+    ``verify`` (bool or CA bundle path), ``cert`` (client certificate), ``proxy``,
+    ``http2``; ``concurrency`` is the number of requests in flight.
     """
     started = time.monotonic()
     check_url(url)

@@ -1,0 +1,954 @@
+"""A lean HTTP/1.1 client for fetching many files from one server: persistent connections
+and request pipelining, nothing else.
+
+A sync fetches tens of thousands of small objects; a general-purpose client spends about
+a millisecond of CPU on each request, more than the transfer itself. :class:`Client`
+keeps a fixed number of keep-alive connections to one origin and pipelines GET requests
+on them (several requests written before the first response is read; responses come back
+in order). Per request it writes one preformatted request and parses one response head.
+
+Each request takes a *ticket* on a connection: it writes its request (or lets the task
+that is already writing on that connection do it), waits until the response before its
+own has been read, then reads its own response head and, for bodies up to
+``eager_limit``, its body, and hands the connection's read side to the next ticket. A
+larger body, a chunked body or one that lasts until the connection closes is streamed
+by the caller while it holds the read side.
+
+What it handles: ``Content-Length``, ``Transfer-Encoding: chunked`` (with trailers),
+bodies delimited by the connection closing, ``Connection: close`` and HTTP/1.0 replies
+(the connection is not reused; requests already written behind it are sent again on
+another connection), 1xx interim responses, bodies of 204/304. Response heads are
+bounded (:data:`MAX_HEAD`); every read, write and connect is bounded by ``timeout``
+(so a stalled body times out). Until the server has answered once with a persistent
+connection, requests are not pipelined.
+
+What it refuses, raising :class:`FallbackError` so that the caller can use a full client:
+redirects (3xx other than 304), a ``Content-Encoding`` other than identity, transfer
+codings other than chunked. Protocol violations, lost connections and timeouts raise
+:class:`HTTPError` (worth retrying). Requests written behind one that failed, which
+never got an answer, are sent again on another connection without an error.
+
+Works on any anyio backend (asyncio, trio); ``https`` uses the given ``ssl.SSLContext``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import collections
+import contextlib
+import re
+import ssl
+import typing
+import urllib.parse
+from collections.abc import AsyncIterator, Mapping
+from typing import Final
+
+import anyio
+import anyio.abc
+import sniffio
+
+__all__ = [
+    "DEFAULT_PORTS",
+    "MAX_HEAD",
+    "BodyTooLargeError",
+    "Client",
+    "FallbackError",
+    "HTTPError",
+    "HTTPTimeoutError",
+    "Response",
+]
+
+#: Largest response head accepted (status line and headers), in bytes.
+MAX_HEAD: Final = 64 * 1024
+#: Longest chunk-size line or trailer line of a chunked body.
+MAX_LINE: Final = 4096
+#: Bytes asked for per receive (anyio streams).
+RECEIVE_SIZE: Final = 256 * 1024
+#: Unread bytes buffered before an asyncio connection stops reading from its socket.
+HIGH_WATER: Final = 1024 * 1024
+#: Consumed bytes at the head of a buffer that are dropped when more arrive.
+COMPACT_AT: Final = 64 * 1024
+#: A body left unread up to this size is read and dropped to keep the connection.
+DRAIN_LIMIT: Final = 1024 * 1024
+#: Times one request is sent again for free when a reused connection closes right under it.
+MAX_FREE_RESENDS: Final = 3
+
+DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FIELDS = re.compile(r"(?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n]*)*")
+_FIELD = re.compile(r"\r\n([^:]+):[ \t]*([^\r\n]*)")
+_CONNECTION_ERRORS = (
+    OSError,
+    ssl.SSLError,
+    anyio.BrokenResourceError,
+    anyio.ClosedResourceError,
+    anyio.EndOfStream,
+)
+
+
+class HTTPError(Exception):
+    """The request failed in a way worth retrying: a lost connection, a timeout, a
+    response that breaks the protocol, a truncated body. Never carries request headers."""
+
+
+class HTTPTimeoutError(HTTPError):
+    """Nothing arrived (or could be sent) within the timeout."""
+
+
+class FallbackError(Exception):
+    """The response needs a full HTTP client (a redirect, a content coding): send the
+    request with one. ``status`` is the response's status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class BodyTooLargeError(Exception):
+    """A body exceeded the limit given to :meth:`Response.read`."""
+
+
+class _ResendError(Exception):
+    """The request got no answer on its connection through no fault of its own."""
+
+    def __init__(self, free: bool) -> None:
+        super().__init__()
+        self.free = free  # False: a reused connection closed under this very request
+
+
+class Response:
+    """One response: ``status``, ``reason``, ``headers`` (lower-case names, repeated
+    fields joined with ``", "``), ``length`` (the Content-Length, None when the body is
+    chunked or lasts until the connection closes), and ``body`` when it was read with
+    the head (bodies up to the client's ``eager_limit``). Otherwise read the body with
+    :meth:`read` or :meth:`chunks` inside the ``async with client.stream(...)`` block."""
+
+    __slots__ = (
+        "_chunk_left",
+        "_conn",
+        "_framing",
+        "_left",
+        "_ticket",
+        "body",
+        "close",
+        "complete",
+        "headers",
+        "length",
+        "reason",
+        "status",
+    )
+
+    def __init__(
+        self,
+        conn: _Connection,
+        ticket: _Ticket,
+        status: int,
+        reason: str,
+        headers: dict[str, str],
+    ) -> None:
+        self._conn = conn
+        self._ticket = ticket
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.length: int | None = None
+        self.body: bytes | None = None
+        self.close = False
+        self.complete = False
+        self._framing = "length"  # "length", "chunked" or "close"
+        self._left = 0  # body bytes left ("length"), bytes left in the current chunk
+        self._chunk_left = -1  # "chunked": -1 before a size line, -2 after the last chunk
+
+    async def read(self, limit: int) -> bytes:
+        """The whole body; :class:`BodyTooLargeError` beyond ``limit`` bytes."""
+        if self.body is not None:
+            if len(self.body) > limit:
+                raise BodyTooLargeError(f"body of {len(self.body)} bytes exceeds {limit}")
+            return self.body
+        if self.length is not None and self.length > limit:
+            raise BodyTooLargeError(f"body of {self.length} bytes exceeds {limit}")
+        parts = bytearray()
+        while (part := await self._conn.body_part(self)) is not None:
+            parts += part
+            if len(parts) > limit:
+                raise BodyTooLargeError(f"body exceeds {limit} bytes")
+        return bytes(parts)
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        """The body, piece by piece as it arrives."""
+        return _BodyIterator(self)
+
+
+class _BodyIterator:
+    """An async iterator over a body (a class, not a generator: nothing to finalise)."""
+
+    __slots__ = ("_response", "_sent")
+
+    def __init__(self, response: Response) -> None:
+        self._response = response
+        self._sent = False
+
+    def __aiter__(self) -> _BodyIterator:
+        return self
+
+    async def __anext__(self) -> bytes:
+        response = self._response
+        if response.body is not None:
+            if self._sent or not response.body:
+                raise StopAsyncIteration
+            self._sent = True
+            return response.body
+        part = await response._conn.body_part(response)
+        if part is None:
+            raise StopAsyncIteration
+        return part
+
+
+class _Ticket:
+    """A request's place on a connection: its index and the turn of the read side."""
+
+    __slots__ = ("done", "index", "previous")
+
+    def __init__(self, index: int, previous: anyio.Event | None) -> None:
+        self.index = index
+        self.previous = previous
+        self.done = anyio.Event()
+
+
+class _Connection:
+    """One connection and the requests pipelined on it, answered in order.
+
+    The I/O primitives (:meth:`_open`, :meth:`_queue`, :meth:`_push`, :meth:`_fill`,
+    :meth:`_shutdown`) are the subclasses': asyncio's protocol API where it is available
+    (no per-read overhead), anyio streams elsewhere."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.buf = bytearray()
+        self.pos = 0
+        self.tail: anyio.Event | None = None
+        self.submitted = 0
+        self.inflight = 0
+        self.served = 0
+        self.usable = True  # takes new requests
+        self.failure: HTTPError | None = None  # why it died, if it did
+        self.closed = False
+
+    # -- I/O primitives ----------------------------------------------------------------
+
+    async def _open(self) -> None:
+        """Connect; on failure, :meth:`kill` the connection (the first ticket reports it)."""
+        raise NotImplementedError
+
+    def _queue(self, request: bytes) -> None:
+        """Have ``request`` written (now or once connected)."""
+        raise NotImplementedError
+
+    async def _push(self) -> None:
+        """Write queued requests if this transport needs a task to do it."""
+
+    async def _fill(self) -> bool:
+        """Wait for more bytes in :attr:`buf`; False at the end of the stream."""
+        raise NotImplementedError
+
+    async def _shutdown(self) -> None:
+        """Close the transport."""
+        raise NotImplementedError
+
+    def _compact(self) -> None:
+        if self.pos:
+            if self.pos >= len(self.buf):
+                self.buf.clear()
+            else:
+                del self.buf[: self.pos]
+            self.pos = 0
+
+    # -- requests ----------------------------------------------------------------------
+
+    def submit(self, request: bytes) -> _Ticket:
+        ticket = _Ticket(self.submitted, self.tail)
+        self.submitted += 1
+        self.inflight += 1
+        self.tail = ticket.done
+        self._queue(request)
+        return ticket
+
+    async def exchange(self, ticket: _Ticket) -> Response:
+        """Send (or have sent) the ticket's request and read its response head."""
+        try:
+            if ticket.index == 0:
+                await self._open()
+            await self._push()
+            previous = ticket.previous
+            if previous is not None and not previous.is_set():
+                await previous.wait()
+            if self.failure is not None or not self.usable:
+                if self.failure is not None and self.served == 0 and ticket.index == 0:
+                    raise self.failure  # the connection never worked: the first one pays
+                raise _ResendError(free=True)
+            return await self._response(ticket)
+        except BaseException as e:
+            if isinstance(e, HTTPError):
+                self.kill(e)
+            elif isinstance(e, _ResendError):
+                if not e.free:
+                    self.kill(HTTPError("connection closed"))
+            else:
+                self.kill(HTTPError("interrupted"))
+            await self.release(ticket)
+            raise
+
+    async def release(self, ticket: _Ticket) -> None:
+        """The ticket is finished with: pass the read side on; close when unused."""
+        if not ticket.done.is_set():
+            ticket.done.set()
+            self.inflight -= 1
+            if (self.failure is not None or not self.usable) and self.inflight == 0:
+                await self.close()
+
+    def kill(self, failure: HTTPError) -> None:
+        """Give the connection up; requests behind the current one are sent elsewhere."""
+        if self.failure is None:
+            self.failure = failure
+        self.retire()
+
+    def retire(self) -> None:
+        """Take no new requests; close once the ones in flight are answered."""
+        self.usable = False
+        with contextlib.suppress(ValueError):
+            self.client._conns.remove(self)
+        if not self.inflight:
+            self.client._closing.append(self)
+
+    async def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.usable = False
+            self.client._all.discard(self)
+            with anyio.CancelScope(shield=True):
+                await self._shutdown()
+
+    # -- reading -----------------------------------------------------------------------
+
+    async def _head(self) -> bytes | None:
+        """The next response head (without its final blank line); None if the stream
+        ended before its first byte."""
+        while True:
+            end = self.buf.find(b"\r\n\r\n", self.pos)
+            if end >= 0:
+                if end - self.pos > MAX_HEAD:
+                    raise HTTPError(f"response head exceeds {MAX_HEAD} bytes")
+                head = bytes(self.buf[self.pos : end])
+                self.pos = end + 4
+                return head
+            if len(self.buf) - self.pos > MAX_HEAD:
+                raise HTTPError(f"response head exceeds {MAX_HEAD} bytes")
+            started = len(self.buf) > self.pos
+            if not await self._fill():
+                if started:
+                    raise HTTPError("connection closed in the middle of a response head")
+                return None
+
+    async def _response(self, ticket: _Ticket) -> Response:
+        while True:
+            try:
+                head = await self._head()
+            except HTTPTimeoutError:
+                raise
+            except HTTPError:
+                if self.served > 0 and len(self.buf) == self.pos:
+                    raise _ResendError(free=False) from None  # a reused connection went away
+                raise
+            if head is None:
+                if self.served == 0:
+                    raise HTTPError("the server closed the connection without a response")
+                raise _ResendError(free=False)
+            response = _parse_head(self, ticket, head)
+            if 100 <= response.status < 200:
+                if response.status == 101:
+                    raise HTTPError("unexpected 101 Switching Protocols")
+                continue  # interim response; the real one follows
+            break
+        client = self.client
+        if self.served == 0:
+            client.keepalive = not response.close
+        if response.length is not None and response.length <= client.eager_limit:
+            response.body = await self._exact(response.length)
+            response._left = 0
+            self._complete(response)
+            await self.release(ticket)
+        return response
+
+    async def _exact(self, n: int) -> bytes:
+        while len(self.buf) - self.pos < n:
+            if not await self._fill():
+                raise HTTPError(
+                    f"connection closed after {len(self.buf) - self.pos} of {n} body bytes "
+                    "(truncated body)"
+                )
+        data = bytes(memoryview(self.buf)[self.pos : self.pos + n])
+        self.pos += n
+        return data
+
+    async def _line(self) -> bytes:
+        while True:
+            end = self.buf.find(b"\r\n", self.pos)
+            if end >= 0:
+                if end - self.pos > MAX_LINE:
+                    raise HTTPError("chunked body: line too long")
+                line = bytes(self.buf[self.pos : end])
+                self.pos = end + 2
+                return line
+            if len(self.buf) - self.pos > MAX_LINE:
+                raise HTTPError("chunked body: line too long")
+            if not await self._fill():
+                raise HTTPError("connection closed in a chunked body (truncated body)")
+
+    async def _available(self) -> int:
+        """Bytes buffered, receiving some if there are none; 0 at the end of the stream."""
+        if len(self.buf) == self.pos and not await self._fill():
+            return 0
+        return len(self.buf) - self.pos
+
+    def _take(self, n: int) -> bytes:
+        data = bytes(memoryview(self.buf)[self.pos : self.pos + n])
+        self.pos += n
+        return data
+
+    async def body_part(self, response: Response) -> bytes | None:
+        """The next piece of ``response``'s body; None after the last."""
+        if response.complete:
+            return None
+        if response._framing == "length":
+            if response._left == 0:
+                self._complete(response)
+                return None
+            have = await self._available()
+            if not have:
+                raise HTTPError(
+                    f"connection closed with {response._left} body bytes missing (truncated body)"
+                )
+            part = self._take(min(have, response._left))
+            response._left -= len(part)
+            if response._left == 0:
+                self._complete(response)
+            return part
+        if response._framing == "close":
+            have = await self._available()
+            if not have:
+                self._complete(response)
+                return None
+            return self._take(have)
+        # chunked
+        while response._chunk_left <= 0:
+            if response._chunk_left == 0:  # the CRLF after a chunk's data
+                if await self._exact(2) != b"\r\n":
+                    raise HTTPError("chunked body: missing CRLF after chunk data")
+                response._chunk_left = -1
+            size_line = (await self._line()).split(b";", 1)[0].strip()
+            if not size_line or not all(c in b"0123456789abcdefABCDEF" for c in size_line):
+                raise HTTPError("chunked body: bad chunk size")
+            if len(size_line) > 16:
+                raise HTTPError("chunked body: chunk size too large")
+            size = int(size_line, 16)
+            if size == 0:
+                trailer = 0
+                while await self._line():
+                    trailer += 1
+                    if trailer > 100:
+                        raise HTTPError("chunked body: too many trailer fields")
+                self._complete(response)
+                return None
+            response._chunk_left = size
+        have = await self._available()
+        if not have:
+            raise HTTPError("connection closed in a chunked body (truncated body)")
+        part = self._take(min(have, response._chunk_left))
+        response._chunk_left -= len(part)
+        return part
+
+    def _complete(self, response: Response) -> None:
+        response.complete = True
+        self.served += 1
+        if response.close:
+            self.retire()  # requests written behind this one get sent elsewhere
+
+    async def finish(self, response: Response, ok: bool) -> None:
+        """After the caller is done with ``response``: read what is left of a small
+        body (when ``ok``) or give the connection up, then pass the read side on."""
+        try:
+            if not response.complete:
+                if ok and response._framing != "close":
+                    drained = 0
+                    while (part := await self.body_part(response)) is not None:
+                        drained += len(part)
+                        if drained > DRAIN_LIMIT:
+                            self.kill(HTTPError("response body left unread"))
+                            break
+                else:
+                    self.kill(HTTPError("response body left unread"))
+        except HTTPError as e:
+            self.kill(e)
+        except BaseException:
+            self.kill(HTTPError("interrupted"))
+            raise
+        finally:
+            await self.release(response._ticket)
+
+
+class _AsyncioConnection(_Connection, asyncio.Protocol):
+    """A connection on asyncio's transport and protocol API: bytes land in the buffer
+    as they arrive, requests queued in one loop iteration go out in one write."""
+
+    def __init__(self, client: Client) -> None:
+        super().__init__(client)
+        self._loop = asyncio.get_running_loop()
+        self._transport: asyncio.Transport | None = None
+        self._out: list[bytes] = []
+        self._flush_soon = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._eof = False
+        self._lost: BaseException | None = None
+        self._paused = False
+
+    # protocol callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # (uvloop's transports implement the interface without subclassing it)
+        self._transport = typing.cast(asyncio.Transport, transport)
+        self._flush()
+
+    def data_received(self, data: bytes) -> None:
+        # (readers never hold a position across a wait, so the buffer may move now)
+        if self.pos > COMPACT_AT:
+            self._compact()  # else a reader that never waits would keep every byte
+        self.buf += data
+        if len(self.buf) - self.pos > HIGH_WATER and not self._paused and self._transport:
+            self._transport.pause_reading()
+            self._paused = True
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        self._wake()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._eof = True
+        self._lost = exc
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # primitives
+
+    async def _open(self) -> None:
+        client = self.client
+        try:
+            with anyio.fail_after(client.timeout):
+                await self._loop.create_connection(
+                    lambda: self,
+                    client.host,
+                    client.port,
+                    ssl=client.ssl_context,
+                    server_hostname=client.host if client.ssl_context is not None else None,
+                )
+        except TimeoutError:
+            self.kill(HTTPTimeoutError(f"connecting to {client.origin} timed out"))
+        except (OSError, ssl.SSLError) as e:
+            self.kill(HTTPError(f"cannot connect to {client.origin}: {_why(e)}"))
+        else:
+            client.opened += 1
+
+    def _queue(self, request: bytes) -> None:
+        # requests queued in one iteration of the event loop go out in one write
+        self._out.append(request)
+        if self._transport is not None and not self._flush_soon:
+            self._flush_soon = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_soon = False
+        transport = self._transport
+        if self._out and transport is not None and not transport.is_closing():
+            transport.write(b"".join(self._out))
+        self._out.clear()
+
+    async def _fill(self) -> bool:
+        self._compact()
+        if self._paused and self._transport is not None:
+            self._transport.resume_reading()
+            self._paused = False
+        if self._eof or self.closed:
+            return self._ended()
+        have = len(self.buf)
+        waiter = self._loop.create_future()
+        self._waiter = waiter
+        timer = self._loop.call_later(self.client.timeout, _expire, waiter)
+        try:
+            await waiter
+        except TimeoutError:
+            raise HTTPTimeoutError(f"no data for {self.client.timeout:g} s (timed out)") from None
+        finally:
+            timer.cancel()
+            self._waiter = None
+        return len(self.buf) > have or self._ended()
+
+    def _ended(self) -> bool:
+        if self._lost is not None:
+            raise HTTPError(f"connection lost: {_why(self._lost)}")
+        if self.closed:
+            raise HTTPError("connection closed")
+        return False
+
+    async def _shutdown(self) -> None:
+        transport = self._transport
+        if transport is not None:
+            if self.failure is None:
+                transport.close()
+            else:
+                transport.abort()
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
+class _StreamConnection(_Connection):
+    """A connection on an anyio byte stream (any backend, e.g. trio)."""
+
+    def __init__(self, client: Client) -> None:
+        super().__init__(client)
+        self._stream: anyio.abc.ByteStream | None = None
+        self._out: list[bytes] = []
+        self._sending = False
+
+    async def _open(self) -> None:
+        client = self.client
+        try:
+            with anyio.fail_after(client.timeout):
+                if client.ssl_context is not None:
+                    self._stream = await anyio.connect_tcp(
+                        client.host,
+                        client.port,
+                        ssl_context=client.ssl_context,
+                        tls_standard_compatible=False,
+                    )
+                else:
+                    self._stream = await anyio.connect_tcp(client.host, client.port)
+        except TimeoutError:
+            self.kill(HTTPTimeoutError(f"connecting to {client.origin} timed out"))
+        except _CONNECTION_ERRORS as e:
+            self.kill(HTTPError(f"cannot connect to {client.origin}: {_why(e)}"))
+        else:
+            client.opened += 1
+
+    def _queue(self, request: bytes) -> None:
+        self._out.append(request)
+
+    async def _push(self) -> None:
+        # one task writes at a time; requests queued meanwhile go out with its next send
+        if self._sending or self._stream is None:
+            return
+        self._sending = True
+        try:
+            while self._out and self.failure is None and not self.closed:
+                data = b"".join(self._out)
+                self._out.clear()
+                try:
+                    with anyio.fail_after(self.client.timeout):
+                        await self._stream.send(data)
+                except TimeoutError:
+                    self.kill(HTTPTimeoutError("sending the request timed out"))
+                except _CONNECTION_ERRORS as e:
+                    self.kill(HTTPError(f"connection lost while sending: {_why(e)}"))
+        finally:
+            self._sending = False
+
+    async def _fill(self) -> bool:
+        stream = self._stream
+        if stream is None or self.closed:
+            return False
+        try:
+            with anyio.fail_after(self.client.timeout):
+                data = await stream.receive(RECEIVE_SIZE)
+        except anyio.EndOfStream:
+            return False
+        except TimeoutError:
+            raise HTTPTimeoutError(f"no data for {self.client.timeout:g} s (timed out)") from None
+        except _CONNECTION_ERRORS as e:
+            raise HTTPError(f"connection lost: {_why(e)}") from None
+        self._compact()
+        self.buf += data
+        return True
+
+    async def _shutdown(self) -> None:
+        if self._stream is not None:
+            with contextlib.suppress(*_CONNECTION_ERRORS):
+                await self._stream.aclose()
+
+
+def _fallback_reason(response: Response) -> str | None:
+    """Why a full client should handle ``response`` (None when this one can)."""
+    if 300 <= response.status < 400 and response.status != 304:
+        return f"redirected (HTTP {response.status})"
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("identity", ""):
+        return f"content coding {encoding!r}"
+    return None
+
+
+def _why(e: BaseException) -> str:
+    text = str(e) or type(e).__name__
+    cause = e.__cause__
+    if not str(e) and cause is not None:
+        text = f"{type(e).__name__}: {cause}"
+    return text
+
+
+def _parse_head(conn: _Connection, ticket: _Ticket, head: bytes) -> Response:
+    text = head.decode("latin-1")
+    status_end = text.find("\r\n")
+    status_line = text if status_end < 0 else text[:status_end]
+    version = status_line[:9]
+    code = status_line[9:12]
+    if (
+        version not in ("HTTP/1.1 ", "HTTP/1.0 ")
+        or len(code) != 3
+        or not code.isdigit()
+        or not code.isascii()
+        or status_line[12:13] not in ("", " ")
+    ):
+        raise HTTPError(f"not an HTTP/1.x status line: {status_line[:80]!r}")
+    reason = status_line[13:]
+    if "\r" in reason or "\n" in reason or "\0" in text:
+        raise HTTPError("bad character in the response head")
+    headers: dict[str, str] = {}
+    if status_end >= 0:
+        fields = text[status_end:]
+        # one pass checks every line (token, colon, no stray CR/LF), one collects them
+        if _FIELDS.fullmatch(fields) is None:
+            raise HTTPError("malformed header line in the response head")
+        for name, raw in _FIELD.findall(fields):
+            key = name.lower()
+            value = raw.rstrip(" \t")
+            headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    response = Response(conn, ticket, int(code), reason, headers)
+    connection = headers.get("connection")
+    tokens = {t.strip().lower() for t in connection.split(",")} if connection else set()
+    response.close = "close" in tokens or (version == "HTTP/1.0 " and "keep-alive" not in tokens)
+    status = response.status
+    if 100 <= status < 200 or status in (204, 304):
+        response.length = 0
+        return response
+    coding = headers.get("transfer-encoding")
+    if coding is not None:
+        if coding.strip().lower() != "chunked":
+            conn.kill(HTTPError(f"transfer coding {coding!r}"))
+            raise FallbackError(f"transfer coding {coding!r}", status)
+        response._framing = "chunked"
+        if "content-length" in headers:
+            response.close = True  # RFC 9112 6.3: chunked wins, then the connection closes
+        return response
+    length = headers.get("content-length")
+    if length is not None:
+        values = {v.strip() for v in length.split(",")}
+        declared = values.pop() if len(values) == 1 else ""
+        if not declared.isdigit() or not declared.isascii() or len(declared) > 18:
+            raise HTTPError(f"bad Content-Length: {length[:40]!r}")
+        response.length = response._left = int(declared)
+        return response
+    response._framing = "close"
+    response.close = True
+    return response
+
+
+class Client:
+    """Keep-alive, pipelining GET client for one origin (``scheme://host:port``).
+
+    ``base``: the URL that request paths are relative to (``http://host/repo/``).
+    ``headers``: sent with every request (besides Host, User-Agent, Accept and
+    Accept-Encoding: identity); header names and values are never shown in errors.
+    ``connections * pipeline`` requests are in flight at most. ``timeout`` bounds
+    every connect, write and read. Bodies up to ``eager_limit`` bytes are read with their
+    head. ``ssl_context`` is used for ``https``. ``native``: on asyncio, use its transport
+    and protocol API (False: anyio streams, as on other backends).
+
+    ``async with client.stream(path) as response: ...``; :meth:`aclose` at the end.
+    Raises ValueError at construction for URLs or headers it cannot send verbatim.
+    """
+
+    def __init__(
+        self,
+        base: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        user_agent: str = "ostree-repo",
+        timeout: float = 30.0,
+        connections: int = 8,
+        pipeline: int = 8,
+        eager_limit: int = 1024 * 1024,
+        ssl_context: ssl.SSLContext | None = None,
+        native: bool = True,
+    ) -> None:
+        parts = urllib.parse.urlsplit(base)
+        if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+            raise ValueError("only http:// and https:// URLs with a host")
+        if parts.query or parts.fragment:
+            raise ValueError("base URLs with a query or fragment are not supported")
+        self.scheme = parts.scheme
+        self.host = parts.hostname
+        port = parts.port or DEFAULT_PORTS[parts.scheme]
+        self.port = port
+        host_header = f"[{self.host}]" if ":" in self.host else self.host
+        if port != DEFAULT_PORTS[parts.scheme]:
+            host_header += f":{port}"
+        self.origin = f"{self.scheme}://{host_header}"
+        self.base_path = parts.path if parts.path.endswith("/") else parts.path + "/"
+        self.timeout = timeout
+        self.connections = max(1, connections)
+        self.pipeline = max(1, pipeline)
+        self.limit = self.connections * self.pipeline
+        self.eager_limit = eager_limit
+        self.native = native
+        self.ssl_context = ssl_context if self.scheme == "https" else None
+        if self.scheme == "https" and ssl_context is None:
+            self.ssl_context = ssl.create_default_context()
+        fields: dict[str, tuple[str, str]] = {}
+
+        def put(name: str, value: str) -> None:
+            fields[name.lower()] = (name, value)
+
+        put("Host", host_header)
+        put("Accept", "*/*")
+        put("Accept-Encoding", "identity")
+        put("Connection", "keep-alive")
+        put("User-Agent", user_agent)
+        for name, value in (headers or {}).items():
+            put(name, value)
+        if parts.username is not None or parts.password is not None:
+            user = urllib.parse.unquote(parts.username or "")
+            password = urllib.parse.unquote(parts.password or "")
+            token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+            put("Authorization", f"Basic {token}")
+        block = bytearray()
+        for name, value in fields.values():
+            raw_name, raw_value = name.encode("ascii"), value.encode("latin-1")
+            if not _TOKEN.fullmatch(raw_name) or any(c in raw_value for c in b"\r\n\0"):
+                raise ValueError("a header name or value cannot be sent as it is")
+            block += raw_name + b": " + raw_value + b"\r\n"
+        self._header_block = bytes(block) + b"\r\n"
+        self._conns: list[_Connection] = []  # those taking requests
+        self._all: set[_Connection] = set()  # every connection not closed yet
+        self._closing: list[_Connection] = []  # idle connections to close
+        self._active = 0
+        self._waiters: collections.deque[anyio.Event] = collections.deque()
+        #: whether the server keeps connections open (None until its first answer)
+        self.keepalive: bool | None = None
+        #: requests sent again because their connection closed before answering them
+        self.resent = 0
+        self.opened = 0
+
+    def request_bytes(self, path: str) -> bytes:
+        """The request line and headers of a GET of ``path`` (relative to the base)."""
+        target = urllib.parse.quote(self.base_path + path, safe="/!$&'()*+,;=:@-._~%")
+        return b"GET " + target.encode("ascii") + b" HTTP/1.1\r\n" + self._header_block
+
+    async def _acquire(self) -> None:
+        if self._active < self.limit and not self._waiters:
+            self._active += 1
+            return
+        event = anyio.Event()
+        self._waiters.append(event)
+        try:
+            await event.wait()
+        except BaseException:
+            if event.is_set():
+                self._release()  # a slot was handed over meanwhile: pass it on
+            else:
+                self._waiters.remove(event)
+            raise
+
+    def _release(self) -> None:
+        if self._waiters:
+            self._waiters.popleft().set()  # hand the slot over
+        else:
+            self._active -= 1
+
+    def _pick(self) -> _Connection:
+        if self.keepalive:
+            depth, most = self.pipeline, self.connections
+            if len(self._conns) > most:  # opened before pipelining was known to work
+                for conn in self._conns[most:]:
+                    conn.retire()
+        else:  # not known yet, or no: one request per connection at a time
+            depth, most = 1, self.limit
+        best: _Connection | None = None
+        for conn in self._conns:
+            if conn.inflight < depth and (best is None or conn.inflight < best.inflight):
+                best = conn
+                if not conn.inflight:
+                    break
+        if best is None or (best.inflight and len(self._conns) < most):
+            if self.native and sniffio.current_async_library() == "asyncio":
+                best = _AsyncioConnection(self)
+            else:
+                best = _StreamConnection(self)
+            self._conns.append(best)
+            self._all.add(best)
+        return best
+
+    @contextlib.asynccontextmanager
+    async def stream(self, path: str) -> AsyncIterator[Response]:
+        """GET ``path``: ``async with client.stream(path) as response``.
+
+        Raises :class:`HTTPError` (retry it), :class:`FallbackError` (use a full client).
+        Leaving the block passes the connection on: a body not read to its end is
+        read and dropped if small, else the connection is closed.
+        """
+        request = self.request_bytes(path)
+        while self._closing:
+            await self._closing.pop().close()
+        await self._acquire()
+        try:
+            resends = 0
+            while True:
+                conn = self._pick()
+                ticket = conn.submit(request)
+                try:
+                    response = await conn.exchange(ticket)
+                except _ResendError as e:
+                    self.resent += 1
+                    if not e.free:
+                        resends += 1
+                        if resends > MAX_FREE_RESENDS:
+                            raise HTTPError("the server keeps closing the connection") from None
+                    continue
+                break
+            reason = _fallback_reason(response)
+            if reason is not None:
+                await conn.finish(response, True)
+                raise FallbackError(reason, response.status)
+            if response.complete and response._ticket.done.is_set():
+                yield response  # fast path: nothing left to do on the connection
+                return
+            ok = False
+            try:
+                yield response
+                ok = True
+            finally:
+                await conn.finish(response, ok)
+        finally:
+            self._release()
+
+    async def aclose(self) -> None:
+        """Close every connection."""
+        self._conns = []
+        while self._all:
+            await self._all.pop().close()
