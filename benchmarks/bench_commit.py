@@ -142,8 +142,11 @@ def main(argv: list[str] | None = None) -> int:
                 work.mkdir()
                 print(f"  round {r + 1}/{repeat}: {name} ...", flush=True)
                 runs[name].append(run(tree, work, fsync))
-                shutil.rmtree(work, ignore_errors=True)
-                os.sync()  # the next variant must not pay for this one's writeback and deletes
+                # deleted only at the end: on the development VM, deleting tens of
+                # thousands of files was seen to slow file creation for minutes after
+                # (ext4 mounted with ``discard``, the likely cause), which would
+                # penalise whichever variant runs next
+                os.sync()  # nor may it pay for this one's writeback
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -318,8 +318,11 @@ def main(argv: list[str] | None = None) -> int:
                     ):
                         raise RuntimeError(f"{name}: unexpected import result {result}")
                 runs[name].append(result)
-                shutil.rmtree(work, ignore_errors=True)
-                os.sync()  # the next variant must not pay for this one's writeback and deletes
+                # deleted only at the end: on the development VM, deleting tens of
+                # thousands of files was seen to slow file creation for minutes after
+                # (ext4 mounted with ``discard``, the likely cause), which would
+                # penalise whichever variant runs next
+                os.sync()  # nor may it pay for this one's writeback
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
