@@ -21,6 +21,7 @@ import itertools
 import json
 import math
 import os
+import platform
 import random
 import shutil
 import subprocess
@@ -35,6 +36,7 @@ __all__ = [
     "LargeRepo",
     "build_large_repo",
     "cached_large_repo",
+    "machine_info",
     "scratch_dir",
 ]
 
@@ -42,6 +44,16 @@ CACHE_DIR = Path(__file__).resolve().with_name(".cache")
 FORMAT_VERSION = 1  # bump when the generated content changes
 OSTREE = os.environ.get("OSTREE") or shutil.which("ostree") or "/usr/bin/ostree"
 _INFO = "info.json"
+
+
+def machine_info() -> dict[str, object]:
+    """What results files record about the machine a benchmark ran on."""
+    return {
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_average_at_end": os.getloadavg(),
+    }
 
 
 def scratch_dir() -> Path:

@@ -25,7 +25,6 @@ import calendar
 import datetime
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -38,7 +37,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _repos import OSTREE, cached_large_repo  # noqa: E402
+from _repos import OSTREE, cached_large_repo, machine_info, scratch_dir  # noqa: E402
 
 RESULTS = HERE / "results" / "commit.json"
 TIMESTAMP = "2024-01-01 00:00:00"
@@ -116,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="one round")
     parser.add_argument("--repeat", type=int, help="rounds (default 3; quick 1)")
     parser.add_argument("--nfiles", type=int, default=20000, help="files in the tree")
-    parser.add_argument("--workdir", help="where repos and stores go (default: a temp dir)")
+    parser.add_argument(
+        "--workdir", help="where repos and stores go (default: _repos.scratch_dir())"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     repeat = args.repeat or (1 if args.quick else 3)
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         ("ours/nofsync", ours, False),
     ]
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in variants}
-    base = Path(tempfile.mkdtemp(prefix="bench-commit-", dir=args.workdir))
+    base = Path(tempfile.mkdtemp(prefix="bench-commit-", dir=args.workdir or scratch_dir()))
     try:
         for r in range(repeat):
             order = variants if r % 2 == 0 else variants[::-1]
@@ -182,12 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "commit",
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "quick": args.quick,
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average_at_end": os.getloadavg(),
-        },
+        "machine": machine_info(),
         "tree": {"path": str(tree), "entries": files, "bytes": size},
         "repeat": repeat,
         "figures": figures,

@@ -34,7 +34,6 @@ import datetime
 import hashlib
 import json
 import os
-import platform
 import shutil
 import statistics
 import struct
@@ -49,7 +48,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _repos import cached_large_repo, scratch_dir  # noqa: E402
+from _repos import cached_large_repo, machine_info, scratch_dir  # noqa: E402
 
 RESULTS = HERE / "results" / "import.json"
 OSTREE = shutil.which("ostree") or "/usr/bin/ostree"
@@ -385,12 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "import",
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "quick": args.quick,
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average_at_end": os.getloadavg(),
-        },
+        "machine": machine_info(),
         "repo": {"nfiles": large.nfiles, "commits": len(large.commits), "deltas": large.deltas},
         "archive": {"compression": args.compression, "bytes": size},
         "repeat": repeat,
