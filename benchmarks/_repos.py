@@ -29,6 +29,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "CACHE_DIR",
@@ -37,6 +38,7 @@ __all__ = [
     "build_large_repo",
     "cached_large_repo",
     "machine_info",
+    "save_results",
     "scratch_dir",
 ]
 
@@ -54,6 +56,14 @@ def machine_info() -> dict[str, object]:
         "python": platform.python_version(),
         "load_average_at_end": os.getloadavg(),
     }
+
+
+def save_results(path: Path, results: dict[str, Any]) -> None:
+    """Write a results file (JSON) and say where, with the run's total seconds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    shown = path.relative_to(CACHE_DIR.parent.parent)
+    print(f"results: {shown}  ({results['seconds_total']:.0f} s)")
 
 
 def scratch_dir() -> Path:

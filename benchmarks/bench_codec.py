@@ -52,7 +52,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _repos import cached_large_repo  # noqa: E402
+from _repos import cached_large_repo, save_results  # noqa: E402
 
 from ostree_repo import OstreeRepoError  # noqa: E402
 from ostree_repo.gvariant import dumps, loads  # noqa: E402
@@ -516,9 +516,7 @@ def main(argv: list[str] | None = None) -> int:
         "correctness": {"ok": not failures, "failures": failures},
         "seconds_total": time.perf_counter() - started,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"results: {RESULTS.relative_to(HERE.parent)}  ({results['seconds_total']:.0f} s)")
+    save_results(RESULTS, results)
     if failures:
         print(f"\n!!! CORRECTNESS FAILURES ({len(failures)}):", file=sys.stderr)
         for failure in failures[:20]:

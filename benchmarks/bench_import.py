@@ -48,7 +48,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _repos import cached_large_repo, machine_info, scratch_dir  # noqa: E402
+from _repos import cached_large_repo, machine_info, save_results, scratch_dir  # noqa: E402
 
 RESULTS = HERE / "results" / "import.json"
 OSTREE = shutil.which("ostree") or "/usr/bin/ostree"
@@ -395,9 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         "goals": goals,
         "seconds_total": time.perf_counter() - started,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"results: {RESULTS.relative_to(HERE.parent)}  ({results['seconds_total']:.0f} s)")
+    save_results(RESULTS, results)
     return 0
 
 

@@ -70,7 +70,7 @@ from ostree_repo.objects import (
     verify_bytes,
 )
 from ostree_repo.objects.metadata import DetachedMetadata
-from ostree_repo.objects.verify import new_verifier
+from ostree_repo.objects.verify import find_invalid
 from ostree_repo.repository.blobs import put_blob
 from ostree_repo.repository.closure import (
     Closure,
@@ -86,7 +86,6 @@ from ostree_repo.repository.manager import RepositoryManager
 from ostree_repo.repository.records import CommitInfo, DeltaInfo, RepoConfig, VersionRecord
 from ostree_repo.repository.repository import Change, Repository
 from ostree_repo.store import ObjectStore, Staging
-from ostree_repo.store.chunks import verify_buffer
 
 __all__ = ["ArchiveLimits", "ImportProgress", "Readable", "import_archive"]
 
@@ -485,7 +484,7 @@ class _Writers:
                 except BaseException as e:
                     self.aborted.set()  # before a stream is closed, so that the reader stops
                     if isinstance(e, InvalidObjectError | GVariantError):
-                        raise CorruptObjectError(self._culprit(work, e), str(e)) from e
+                        raise CorruptObjectError(self._culprit(work), str(e)) from e
                     raise
                 if self.callback is not None:
                     self.callback(self.progress)
@@ -493,8 +492,7 @@ class _Writers:
     async def _write_batch(self, batch: _Batch, staging: Staging) -> None:
         items = batch.items
         written = await staging.write_objects([(i.checksum, i.objtype, i.data) for i in items])
-        for item, new in zip(items, written, strict=True):
-            self._count(item.checksum, item.objtype, len(item.data), new)
+        self._count_batch(items, written)
 
     def write_batch_blocking(self, batch: _Batch) -> None:
         """Write a batch from the reader's thread (when the staging is blocking)."""
@@ -504,11 +502,14 @@ class _Writers:
                 [(i.checksum, i.objtype, i.data) for i in items]
             )
         except (InvalidObjectError, GVariantError) as e:
-            raise CorruptObjectError(self._culprit(batch, e), str(e)) from e
-        for item, new in zip(items, written, strict=True):
-            self._count(item.checksum, item.objtype, len(item.data), new)
+            raise CorruptObjectError(self._culprit(batch), str(e)) from e
+        self._count_batch(items, written)
         if self.callback is not None:
             anyio.from_thread.run_sync(self.callback, self.progress)
+
+    def _count_batch(self, items: list[_Item], written: list[bool]) -> None:
+        for item, new in zip(items, written, strict=True):
+            self._count(item.checksum, item.objtype, len(item.data), new)
 
     def _count(self, checksum: str, objtype: ObjectType, size: int, new: bool) -> None:
         with self.lock:  # the reader's thread counts too
@@ -518,17 +519,16 @@ class _Writers:
             self.sizes[object_key(objtype, checksum)] = size if new else -1
 
     @staticmethod
-    def _culprit(work: _Work, error: BaseException) -> str:
+    def _culprit(work: _Work) -> str:
         """The member a verification error is about (for a batch, found by verifying its
         objects again, in memory: this is the error path)."""
         if isinstance(work, _Stream):
             return work.member
-        for item in work.items:
-            try:
-                verify_buffer(new_verifier(item.objtype, item.checksum), item.data)
-            except (InvalidObjectError, GVariantError):
-                return item.member
-        return ", ".join(item.member for item in work.items)
+        items = work.items
+        bad = find_invalid([(i.checksum, i.objtype, i.data) for i in items])
+        if bad:
+            return items[bad[0]].member
+        return ", ".join(item.member for item in items)
 
 
 # -- publishing ------------------------------------------------------------------------------

@@ -18,17 +18,17 @@ we cap at :data:`MAX_METADATA_SIZE`); content is streamed in bounded memory.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from ostree_repo.errors import ChecksumMismatchError, InvalidObjectError
+from ostree_repo.errors import ChecksumMismatchError, GVariantError, InvalidObjectError
 from ostree_repo.objects.content import FilezReader
 from ostree_repo.objects.metadata import Commit, DetachedMetadata, Tombstone
 from ostree_repo.objects.names import validate_checksum
 from ostree_repo.objects.objtype import ObjectType
 from ostree_repo.objects.tree import DirMeta, DirTree
 
-__all__ = ["MAX_METADATA_SIZE", "Verifier", "new_verifier", "verify_bytes"]
+__all__ = ["MAX_METADATA_SIZE", "Verifier", "find_invalid", "new_verifier", "verify_bytes"]
 
 #: Largest metadata object accepted (libostree 2023.4+ allows 128 MiB).
 MAX_METADATA_SIZE = 128 * 1024 * 1024
@@ -106,3 +106,15 @@ def verify_bytes(objtype: ObjectType, checksum: str, data: bytes | bytearray | m
     verifier = new_verifier(objtype, checksum)
     verifier.update(data)
     verifier.finish()
+
+
+def find_invalid(objects: Iterable[tuple[str, ObjectType, bytes]]) -> list[int]:
+    """Indexes of the ``(checksum, type, bytes)`` objects that fail verification: which
+    objects of a refused batch write were bad."""
+    bad = []
+    for i, (checksum, objtype, data) in enumerate(objects):
+        try:
+            verify_bytes(objtype, checksum, data)
+        except (InvalidObjectError, GVariantError):
+            bad.append(i)
+    return bad

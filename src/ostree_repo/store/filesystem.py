@@ -37,7 +37,7 @@ import secrets
 import threading
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import TypeAlias, TypeVar
 
 import anyio
@@ -400,11 +400,23 @@ class FilesystemStore(ObjectStore):
         if isinstance(data, bytes):
             write = functools.partial(self._write_sync, want_token=want_token)
             return await self._run(write, path, data, verifier, mode)
+        seal = functools.partial(self._seal_and_commit, rel=path, mode=mode)
+        return await self._write_stream(data, verifier, want_token, seal)
+
+    async def _write_stream(
+        self,
+        data: Iterable[Buffer] | AsyncIterable[Buffer],
+        verifier: Verifier | None,
+        want_token: bool,
+        seal: Callable[[TempFile], _T],
+    ) -> _T:
+        """Stream ``data`` into a new temporary file, then ``seal(temp)`` in a worker
+        thread; the file is removed if anything fails."""
         temp = await self._run(TempFile, self._temp_path(), verifier, want_token)
         try:
             async for chunk in coalesce(data):
                 await self._run(temp.write, chunk)
-            return await self._run(self._seal_and_commit, temp, path, mode)
+            return await self._run(seal, temp)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await self._run(temp.discard)
@@ -516,16 +528,14 @@ class _FilesystemStaging(Staging):
         if objtype.is_hashed and await store._exists(path):
             return False
         verifier = _new_verifier(objtype, checksum)
-        temp = await store._run(TempFile, store._temp_path(), verifier, False)
-        try:
-            async for chunk in coalesce(data):
-                await store._run(temp.write, chunk)
-            await store._run(temp.seal, store._per_file_sync)
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await store._run(temp.discard)
-            raise
-        if self._add([(temp.path, path)]):
+        per_file_sync = store._per_file_sync
+
+        def seal(temp: TempFile) -> str:
+            temp.seal(per_file_sync)
+            return temp.path
+
+        temp_path = await store._write_stream(data, verifier, False, seal)
+        if self._add([(temp_path, path)]):
             await self.flush()
         return True
 

@@ -29,7 +29,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ostree_repo._tasks import task_group
 from ostree_repo.errors import ChecksumMismatchError, InvalidObjectError
-from ostree_repo.objects import DirTree, ObjectType, verify_bytes
+from ostree_repo.objects import DirTree, ObjectType
+from ostree_repo.objects.verify import find_invalid
 from ostree_repo.repository.closure import Key, object_key
 from ostree_repo.store import ObjectStore, Staging
 from ostree_repo.sync.remote import Remote
@@ -97,17 +98,6 @@ class _Queue:
         self.busy -= 1
         if not self.busy and not self.meta and not self.files:
             self._wake()
-
-
-def _find_bad(batch: list[_Obj]) -> list[int]:
-    """Indexes of the objects in ``batch`` that fail verification."""
-    bad = []
-    for i, (checksum, objtype, data) in enumerate(batch):
-        try:
-            verify_bytes(objtype, checksum, data)
-        except (ChecksumMismatchError, InvalidObjectError):
-            bad.append(i)
-    return bad
 
 
 @attrs.define
@@ -231,7 +221,7 @@ class _Walk:
             return
         except (ChecksumMismatchError, InvalidObjectError):
             pass
-        bad = set(await anyio.to_thread.run_sync(_find_bad, batch))
+        bad = set(await anyio.to_thread.run_sync(find_invalid, batch))
         good = [obj for i, obj in enumerate(batch) if i not in bad]
         if good:
             await self.staging.write_objects(good)
