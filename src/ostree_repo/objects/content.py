@@ -327,6 +327,67 @@ class FilezReader:
         return str(self._sha.hexdigest())
 
 
+_LENGTH_PAD = struct.Struct(">II")
+
+
+def filez_checksum(data: bytes | bytearray | memoryview) -> str:
+    """The content checksum of a whole ``.filez`` object held in memory.
+
+    Accepts and refuses exactly what :class:`FilezReader` does when fed the same bytes
+    (in any chunks) and finished, raising :class:`InvalidObjectError` likewise, but
+    without a reader object or chunk bookkeeping. Memory stays bounded: no inflation
+    step produces more than ``min(size + 1, INFLATE_STEP)`` bytes, so a small header
+    with a huge DEFLATE stream fails after one step.
+    """
+    if type(data) is not bytes:
+        data = bytes(data)
+    if len(data) < 8:
+        raise InvalidObjectError("filez: truncated header")
+    header_len, pad = _LENGTH_PAD.unpack_from(data)
+    if not 0 < header_len <= MAX_HEADER_SIZE:
+        raise InvalidObjectError(f"filez: header length {header_len}")
+    if pad:
+        raise InvalidObjectError("filez: non-zero padding after the header length")
+    end = 8 + header_len
+    if len(data) < end:
+        raise InvalidObjectError("filez: truncated header")
+    header, size, prefix = _filez_header(data[8:end])
+    sha = hashlib.sha256(prefix)
+    if header.is_symlink:
+        if len(data) > end:
+            raise InvalidObjectError("filez: bytes after a symlink header")
+        return sha.hexdigest()
+    inflater = zlib.decompressobj(-15)
+    step = size + 1 if size < INFLATE_STEP else INFLATE_STEP  # never 0: 0 means unbounded
+    rest: bytes | memoryview = memoryview(data)[end:]
+    produced = 0
+    try:
+        while rest:
+            if inflater.eof:
+                raise InvalidObjectError("filez: data after the end of the DEFLATE stream")
+            piece = inflater.decompress(rest, step)
+            rest = inflater.unconsumed_tail
+            produced += len(piece)
+            if produced > size:
+                raise InvalidObjectError(f"filez: more than the {size} bytes its header says")
+            sha.update(piece)
+        if inflater.unused_data:
+            raise InvalidObjectError("filez: data after the end of the DEFLATE stream")
+        if not inflater.eof:
+            tail = inflater.flush()
+            produced += len(tail)
+            if produced > size:
+                raise InvalidObjectError(f"filez: more than the {size} bytes its header says")
+            sha.update(tail)
+            if not inflater.eof:
+                raise InvalidObjectError("filez: truncated DEFLATE stream")
+    except zlib.error as e:
+        raise InvalidObjectError(f"filez: corrupt DEFLATE stream ({e})") from None
+    if produced != size:
+        raise InvalidObjectError(f"filez: {produced} bytes, header says {size}")
+    return sha.hexdigest()
+
+
 def read_filez(
     data: bytes | bytearray | memoryview, expected: str | None = None
 ) -> tuple[FileHeader, bytes]:

@@ -15,6 +15,7 @@ import attrs
 
 from ostree_repo.errors import InvalidObjectError
 from ostree_repo.gvariant import dumps
+from ostree_repo.gvariant.framing import offset_width, read_offsets, writer_width
 from ostree_repo.objects._fields import (
     Xattrs,
     bswap32,
@@ -108,6 +109,93 @@ class DirTree:
     def checksum(self) -> str:
         """SHA-256 of the serialised bytes."""
         return hashlib.sha256(self.to_bytes()).hexdigest()
+
+
+def check_dirtree(data: bytes | bytearray | memoryview) -> None:
+    """Raise unless ``data`` is a valid ``.dirtree``: accepts exactly what
+    :meth:`DirTree.from_bytes` accepts, without building the entries.
+
+    The common layout (every entry shorter than 256 bytes, so with one-byte framing
+    offsets) is checked directly; anything else goes through :meth:`DirTree.from_bytes`,
+    which then raises or accepts.
+    """
+    buf = data if type(data) is bytes else bytes(data)
+    if not _plain_dirtree(buf):
+        DirTree.from_bytes(buf)
+
+
+def _plain_dirtree(buf: bytes) -> bool:
+    """True if ``buf`` is a valid dirtree of the common layout; False means "not sure".
+
+    ``(a(say)a(sayay))`` in normal form: the two arrays, then the end of the first as a
+    framing offset. With 32-byte checksums an entry of fewer than 256 bytes has one-byte
+    offsets, so a ``(say)`` entry is ``name NUL csum off0`` with ``off0 = len - 33`` and
+    a ``(sayay)`` entry is ``name NUL tree meta off1 off0`` with ``off0 = len - 66`` and
+    ``off1 = len - 34``. Names are then checked all at once: joined by ``/`` they must be
+    UTF-8 without NUL and with no other ``/``, and none may be ``.`` or ``..``.
+    """
+    end = len(buf)
+    width = offset_width(end)
+    table = end - width
+    if table < 0 or (width != 1 and writer_width(table, 1) != width):
+        return False
+    split = int.from_bytes(buf[table:end], "little")
+    if split > table:
+        return False
+    names: list[bytes] = []
+    files = _array_ends(buf, 0, split)
+    if files is None:
+        return False
+    prev = 0
+    for off in files:
+        pos = off  # the files array starts at 0
+        size = pos - prev
+        if not 34 <= size <= 0xFF or buf[pos - 1] != size - 33 or buf[pos - 34]:
+            return False
+        names.append(buf[prev : pos - 34])
+        prev = pos
+    dirs = _array_ends(buf, split, table)
+    if dirs is None:
+        return False
+    prev = split
+    for off in dirs:
+        pos = split + off
+        size = pos - prev
+        if (
+            not 67 <= size <= 0xFF
+            or buf[pos - 1] != size - 66
+            or buf[pos - 2] != size - 34
+            or buf[pos - 67]
+        ):
+            return False
+        names.append(buf[prev : pos - 67])
+        prev = pos
+    if not names:
+        return True
+    joined = b"/".join(names)
+    if joined.count(b"/") != len(names) - 1 or b"\0" in joined:
+        return False
+    try:
+        joined.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return b"." not in names and b".." not in names
+
+
+def _array_ends(buf: bytes, start: int, end: int) -> tuple[int, ...] | None:
+    """The framing offsets (element ends, relative to ``start``) of a normal-form array
+    of variable-size elements in ``buf[start:end]``, or None if its framing is bad."""
+    size = end - start
+    if size == 0:
+        return ()
+    width = offset_width(size)
+    last = int.from_bytes(buf[end - width : end], "little")
+    count, rest = divmod(size - last, width)
+    if last > size or rest or count == 0 or writer_width(last, count) != width:
+        return None
+    ends = read_offsets(buf, start + last, count, width)
+    # the last offset is ``last``: none may point past it (into the offset table or beyond)
+    return ends if max(ends) == last else None
 
 
 @attrs.frozen
