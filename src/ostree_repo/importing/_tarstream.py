@@ -14,12 +14,13 @@ not read is skipped).
 from __future__ import annotations
 
 import bz2
-import hashlib
 import lzma
 import struct
 import zlib
 from collections.abc import Callable, Iterator
-from typing import IO, Protocol, cast
+from hashlib import blake2b
+from typing import IO, NamedTuple, Protocol, cast
+from zlib import adler32
 
 import attrs
 import zstandard
@@ -362,9 +363,11 @@ class _Decoder(Protocol):
 # -- tar ----------------------------------------------------------------------------------------
 
 
-@attrs.frozen
-class Member:
-    """One tar member. ``parts`` is its normalised path (no ``.``, no empty components)."""
+class Member(NamedTuple):
+    """One tar member. ``parts`` is its normalised path (no ``.``, no empty components).
+
+    A named tuple rather than an attrs class: an archive has one per object, and a tuple is
+    built at half the cost of a frozen attrs instance."""
 
     name: str
     """The path as normalised: components joined by ``/``, no leading ``./``."""
@@ -375,9 +378,13 @@ class Member:
     linkname: str = ""
 
 
-_REGULAR = {b"0", b"\0", b"7"}
 _KINDS = {b"5": "dir", b"2": "symlink", b"1": "hardlink"}
+#: What each common type flag is (a ``\0`` type with a name ending in ``/`` is a directory).
+_COMMON_KINDS = {b"0": "file", b"\0": "file", b"7": "file", **_KINDS}
 _SPECIAL = {b"3": "character device", b"4": "block device", b"6": "fifo"}
+#: pax extended headers, GNU long names and Solaris extended headers: they describe the next
+#: member.
+_EXTENDED = frozenset((b"x", b"g", b"X", b"L", b"K"))
 _POSIX_MAGIC = b"ustar\x0000"
 _SIGNED_HEADER = struct.Struct("148b8x356b")
 
@@ -400,8 +407,19 @@ def _text(field: bytes) -> str:
 
 
 def _check_header(block: bytes) -> None:
-    stored = _number(block[148:156], "checksum")
-    unsigned = sum(block) - sum(block[148:156]) + 8 * 32
+    field = block[148:156]
+    # The unsigned sum of the block with its checksum field read as spaces. ``sum(block)``
+    # walks 512 Python ints; Adler-32's low half started at 0 is the byte sum modulo 65521,
+    # computed in C, and exact when the sum is below 65521: for an ASCII block (as headers
+    # usually are; 512 * 127 < 65521), or for 256 bytes of any kind (256 * 255 < 65521).
+    if block.isascii():
+        unsigned = adler32(block, 0) & 0xFFFF
+    else:
+        unsigned = (adler32(block[:256], 0) & 0xFFFF) + (adler32(block[256:], 0) & 0xFFFF)
+    unsigned += 8 * 32 - sum(field)
+    if field == b"%06o\0 " % unsigned:  # as GNU tar, bsdtar and tarfile write it
+        return
+    stored = _number(field, "checksum")
     if stored != unsigned and stored != sum(_SIGNED_HEADER.unpack(block)) + 8 * 32:
         raise CorruptArchiveError("tar header checksum mismatch: not a tar archive or corrupt")
 
@@ -427,6 +445,17 @@ def _pax_records(data: bytes) -> dict[str, str]:
         records[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
         pos += length
     return records
+
+
+def _rare_kind(name: str, kind: bytes) -> str:
+    """What a member of a type flag outside :data:`_COMMON_KINDS` is, or the error it is."""
+    if kind in _SPECIAL:
+        raise UnsafeArchiveError(f"{name}: a {_SPECIAL[kind]}")
+    if kind == b"V":  # GNU volume label: no data, nothing to import
+        return "label"
+    if kind == b"S":
+        raise UnsupportedMemberError(f"{name}: sparse files are not supported")
+    raise UnsupportedMemberError(f"{name}: unsupported tar member type {kind!r}")
 
 
 class TarStream:
@@ -474,11 +503,16 @@ class TarStream:
 
     def _fill(self, size: int) -> bytes:
         """Up to ``size`` bytes (fewer only at the end of the stream)."""
+        pos = self._pos
+        end = pos + size
+        if end <= len(self._buf):  # the common case: a slice of the buffer
+            self._pos = end
+            return self._buf[pos:end]
+        return self._refill(size)
+
+    def _refill(self, size: int) -> bytes:
+        """:meth:`_fill` when the buffer holds less than ``size`` bytes."""
         available = len(self._buf) - self._pos
-        if available >= size:
-            out = self._buf[self._pos : self._pos + size]
-            self._pos += size
-            return out
         pieces = [self._buf[self._pos :]] if available else []
         have = available
         self._buf, self._pos = b"", 0
@@ -524,6 +558,10 @@ class TarStream:
         return data
 
     def _skip(self, size: int, what: str) -> None:
+        end = self._pos + size
+        if end <= len(self._buf):  # the common case: within the buffer
+            self._pos = end
+            return
         while size:
             step = min(size, CHUNK)
             self._exact(step, what)
@@ -546,53 +584,44 @@ class TarStream:
         size_override = None
         while True:
             block = self._fill(BLOCK)
-            first = self.members == 0
-            if not block and not first:
-                raise TruncatedArchiveError(
-                    "the archive ends without its end-of-archive blocks (cut between members?)"
-                )
-            if len(block) != BLOCK:
-                if first:
-                    raise NotAnArchiveError(f"not a tar archive ({self._what()})")
-                raise TruncatedArchiveError("the archive ends inside a tar header")
-            if block == _ZERO_BLOCK:
-                self._end()
+            if len(block) != BLOCK or block == _ZERO_BLOCK:
+                self._no_header(block)
                 return None
             try:
                 _check_header(block)
             except CorruptArchiveError:
-                if first:
+                if self.members == 0:
                     raise NotAnArchiveError(f"not a tar archive ({self._what()})") from None
                 raise
-            self._count()
+            self.members += 1
+            if self.members > self.limits.max_members:
+                raise ArchiveLimitError(f"more than {self.limits.max_members} members")
             kind = block[156:157]
             size = _number(block[124:136], "size")
-            if kind in (b"x", b"g", b"X", b"L", b"K"):
-                if size > self.limits.max_header_size:
-                    raise ArchiveLimitError(
-                        f"an extended tar header of {size} bytes (limit "
-                        f"{self.limits.max_header_size})"
-                    )
-                data = self._exact(size, "an extended header")
-                self._skip(-size % BLOCK, "an extended header")
-                if kind == b"L":
-                    name = _text(data)
-                elif kind == b"K":
-                    linkname = _text(data)
-                else:
-                    records = _pax_records(data)
-                    if any(k.startswith("GNU.sparse") for k in records):
-                        raise UnsupportedMemberError("sparse files are not supported")
-                    if kind != b"g":
-                        name = records.get("path", name)
-                        linkname = records.get("linkpath", linkname)
-                        if "size" in records:
-                            try:
-                                size_override = int(records["size"])
-                            except ValueError:
-                                raise CorruptArchiveError("corrupt pax size") from None
-                continue
-            break
+            if kind not in _EXTENDED:
+                break
+            if size > self.limits.max_header_size:
+                raise ArchiveLimitError(
+                    f"an extended tar header of {size} bytes (limit {self.limits.max_header_size})"
+                )
+            data = self._exact(size, "an extended header")
+            self._skip(-size % BLOCK, "an extended header")
+            if kind == b"L":
+                name = _text(data)
+            elif kind == b"K":
+                linkname = _text(data)
+            else:
+                records = _pax_records(data)
+                if any(k.startswith("GNU.sparse") for k in records):
+                    raise UnsupportedMemberError("sparse files are not supported")
+                if kind != b"g":
+                    name = records.get("path", name)
+                    linkname = records.get("linkpath", linkname)
+                    if "size" in records:
+                        try:
+                            size_override = int(records["size"])
+                        except ValueError:
+                            raise CorruptArchiveError("corrupt pax size") from None
         if size_override is not None:
             size = size_override
         if name is None:
@@ -600,22 +629,35 @@ class TarStream:
             if block[257:265] == _POSIX_MAGIC and block[345] != 0:
                 name = _text(block[345:500]) + "/" + name
         if linkname is None:
-            linkname = _text(block[157:257])
+            linkname = _text(block[157:257]) if block[157] else ""
         return self._member(name, kind, size, linkname)
+
+    def _no_header(self, block: bytes) -> None:
+        """Where a header should be, ``block`` is short or zeros: the end of the archive
+        (:meth:`_end`), or an error."""
+        first = self.members == 0
+        if not block and not first:
+            raise TruncatedArchiveError(
+                "the archive ends without its end-of-archive blocks (cut between members?)"
+            )
+        if len(block) != BLOCK:
+            if first:
+                raise NotAnArchiveError(f"not a tar archive ({self._what()})")
+            raise TruncatedArchiveError("the archive ends inside a tar header")
+        self._end()
 
     def _what(self) -> str:
         if self.format == "tar":
             return "nor gzip, xz, bzip2 or zstd compressed"
         return f"{self.format.removeprefix('tar.')} compressed data, but no tar inside"
 
-    def _count(self) -> None:
-        self.members += 1
-        if self.members > self.limits.max_members:
-            raise ArchiveLimitError(f"more than {self.limits.max_members} members")
-
     def _member(self, raw_name: str, kind: bytes, size: int, linkname: str) -> Member:
         limits = self.limits
-        if len(raw_name.encode("utf-8", "surrogateescape")) > limits.max_path_length:
+        # an ASCII name is as many bytes as characters; no name is fewer bytes than characters
+        if len(raw_name) > limits.max_path_length or (
+            not raw_name.isascii()
+            and len(raw_name.encode("utf-8", "surrogateescape")) > limits.max_path_length
+        ):
             raise ArchiveLimitError(f"a member name longer than {limits.max_path_length} bytes")
         if size > limits.max_member_size:
             raise ArchiveLimitError(
@@ -627,22 +669,16 @@ class TarStream:
                 f"{raw_name}: nested {len(parts)} deep (limit {limits.max_path_depth})"
             )
         name = "/".join(parts)
-        if kind in _SPECIAL:
-            raise UnsafeArchiveError(f"{raw_name}: a {_SPECIAL[kind]}")
-        if kind in _REGULAR:
-            what = "dir" if raw_name.endswith("/") and kind == b"\0" else "file"
-        elif kind in _KINDS:
-            what = _KINDS[kind]
-        elif kind == b"V":  # GNU volume label: no data, nothing to import
-            what = "label"
-        elif kind == b"S":
-            raise UnsupportedMemberError(f"{raw_name}: sparse files are not supported")
-        else:
-            raise UnsupportedMemberError(f"{raw_name}: unsupported tar member type {kind!r}")
+        what = _COMMON_KINDS.get(kind)
+        if what is None:
+            what = _rare_kind(raw_name, kind)
+        elif kind == b"\0" and raw_name.endswith("/"):
+            what = "dir"
         # as tarfile and GNU tar do: only regular files have data after their header
         size_on_tape = size if what == "file" else 0
         if what != "dir":
-            key = hashlib.blake2b(name.encode("utf-8", "surrogateescape"), digest_size=16).digest()
+            # a digest, not the name, bounds the memory a member costs
+            key = blake2b(name.encode("utf-8", "surrogateescape"), digest_size=16).digest()
             if key in self._seen:
                 raise DuplicateMemberError(f"{raw_name} appears twice in the archive")
             self._seen.add(key)
@@ -673,19 +709,25 @@ class TarStream:
         if remaining != member.size:
             raise RuntimeError("member data can be read only once, before the next member")
         while remaining:
-            piece = self._exact(min(remaining, size), f"the data of {member.name}")
-            remaining -= len(piece)
+            step = min(remaining, size)
+            piece = self._fill(step)
+            if len(piece) != step:
+                raise TruncatedArchiveError(f"the archive ends inside the data of {member.name}")
+            remaining -= step
             self._remaining = remaining
-            self._pending_skip -= len(piece)
+            self._pending_skip -= step
             yield piece
 
     def read(self, member: Member) -> bytes:
         """All the data of ``member`` (meant for small members)."""
-        if self._remaining != member.size:
+        size = member.size
+        if self._remaining != size:
             raise RuntimeError("member data can be read only once, before the next member")
-        data = self._exact(member.size, f"the data of {member.name}")
+        data = self._fill(size)
+        if len(data) != size:  # (the message is built only then: this is per member)
+            raise TruncatedArchiveError(f"the archive ends inside the data of {member.name}")
         self._remaining = 0
-        self._pending_skip -= len(data)
+        self._pending_skip -= size
         return data
 
 
@@ -694,10 +736,14 @@ def normalize(name: str) -> tuple[str, ...]:
     ``..`` components are refused (UnsafeArchiveError)."""
     if name.startswith("/"):
         raise UnsafeArchiveError(f"{name}: an absolute path")
-    parts = tuple(p for p in name.split("/") if p not in ("", "."))
+    parts = name.split("/")
+    if parts[0] == ".":  # the common ``./`` prefix (``tar -C dir .``)
+        del parts[0]
+    if "" in parts or "." in parts:
+        parts = [p for p in parts if p not in ("", ".")]
     if ".." in parts:
         raise UnsafeArchiveError(f"{name}: a '..' component")
-    return parts
+    return tuple(parts)
 
 
 def resolve_link(member: Member) -> tuple[str, ...]:
