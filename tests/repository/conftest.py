@@ -44,5 +44,8 @@ async def manager(store_spec: tuple[str, dict[str, Any]]) -> AsyncIterator[Repos
 
 @pytest.fixture
 async def fs_manager(tmp_path: Path) -> AsyncIterator[RepositoryManager]:
-    async with RepositoryManager.open(str(tmp_path / "store")) as opened:
+    """A filesystem store whose stagings hand every batch to writer processes: the path
+    big imports, syncs and builds take (``manager`` covers the in-process path)."""
+    options = {"workers": 2, "workers_after": 0}
+    async with RepositoryManager.open(str(tmp_path / "store"), **options) as opened:
         yield opened

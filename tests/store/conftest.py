@@ -12,8 +12,9 @@ import pytest
 
 from ostree_repo.store import ObjectStore, open_store
 
-BACKENDS = ["memory", "fs", "s3", "s3-sync"]
-"""``s3-sync`` is the S3 store on obstore's blocking API in threads (what trio gets)."""
+BACKENDS = ["memory", "fs", "fs-workers", "s3", "s3-sync"]
+"""``s3-sync`` is the S3 store on obstore's blocking API in threads (what trio gets);
+``fs-workers`` the filesystem store whose stagings hand every batch to writer processes."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ def make_spec(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Stor
         return StoreSpec(kind, f"memory://{uuid.uuid4().hex}")
     if kind == "fs":
         return StoreSpec(kind, str(tmp_path / "repo"))
+    if kind == "fs-workers":
+        return StoreSpec(kind, str(tmp_path / "repo"), options={"workers": 2, "workers_after": 0})
     server = request.getfixturevalue("seaweedfs")
     url = f"s3://{server.bucket}/t-{uuid.uuid4().hex[:12]}"
     options = {"native_async": False} if kind == "s3-sync" else {}

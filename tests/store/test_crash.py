@@ -27,7 +27,7 @@ TESTS_DIR = Path(__file__).resolve().parents[1]
 KILLS = 5
 
 
-@pytest.fixture(params=["fs", "s3"])
+@pytest.fixture(params=["fs", "fs-workers", "s3"])
 def crash_spec(request: pytest.FixtureRequest, tmp_path: Path) -> StoreSpec:
     return make_spec(request.param, request, tmp_path)
 
@@ -89,7 +89,7 @@ async def test_killed_writers_leave_only_whole_objects_and_files(crash_spec: Sto
     assert "chunk" in kill_points  # some kills did interrupt a streamed write
     objects = [c[0] for c in counts]
     assert objects == sorted(objects) and objects[-1] > objects[0]  # progress, nothing lost
-    if crash_spec.kind == "fs":
+    if crash_spec.kind.startswith("fs"):
         root = Path(crash_spec.url)
         assert [p for p in (root / "objects").glob("*/*") if p.name.count(".") != 1] == []
         # the interrupted writes left their (invisible) temporary files behind

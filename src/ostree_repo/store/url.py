@@ -21,7 +21,7 @@ def open_store(url: str, *, env: Mapping[str, str] | None = None, **options: Any
     """Make the store a URL names; enter it with ``async with`` before use.
 
     * ``/srv/repo``, ``./repo`` or ``file:///srv/repo``: :class:`FilesystemStore`
-      (options: ``create``, ``fsync``).
+      (options: ``create``, ``fsync``, ``workers``, ``workers_after``).
     * ``s3://bucket`` or ``s3://bucket/prefix``: :class:`S3Store`, configured from
       ``AWS_ENDPOINT_URL``, ``AWS_REGION``, ``AWS_ACCESS_KEY_ID``,
       ``AWS_SECRET_ACCESS_KEY`` and ``AWS_SESSION_TOKEN`` in ``env`` (default
