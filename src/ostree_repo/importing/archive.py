@@ -467,6 +467,10 @@ class _Writers:
         self.sizes: dict[Key, int] = {}
         """Every object of the archive: its stored size if this import stored it, -1 if
         the store had it already (closures need the sizes)."""
+        self.dirtrees: dict[str, bytes] = {}
+        """The dirtrees this import stored (so verified), which closures would otherwise
+        read back. (One the store had already was not checked against the archive's bytes:
+        its closure reads the stored one.)"""
 
     async def run(self, receive: MemoryObjectReceiveStream[_Work]) -> None:
         staging = self.staging
@@ -510,6 +514,8 @@ class _Writers:
     def _count_batch(self, items: list[_Item], written: list[bool]) -> None:
         for item, new in zip(items, written, strict=True):
             self._count(item.checksum, item.objtype, len(item.data), new)
+            if new and item.objtype is ObjectType.DIRTREE:
+                self.dirtrees[item.checksum] = item.data  # verified as it was stored
 
     def _count(self, checksum: str, objtype: ObjectType, size: int, new: bool) -> None:
         with self.lock:  # the reader's thread counts too
@@ -646,13 +652,21 @@ def _check_self_contained(closure: Closure, archive_keys: dict[Key, int]) -> Non
 
 
 async def _save_closure(
-    store: ObjectStore, commit: str, parent: str | None, stored: dict[Key, int]
+    store: ObjectStore,
+    commit: str,
+    parent: str | None,
+    *,
+    stored: dict[Key, int],
+    archived: dict[str, bytes],
+    dirtrees: dict[str, tuple[int, DirTree]],
 ) -> Closure:
     """Compute and save the closure of ``commit`` unless the store has it already.
 
     The sizes of objects this import stored are known (``stored``), and so are those of
-    the parent's objects (its closure); only the others are asked of the store. Raises
-    _MissingObjectError naming the first object that is nowhere.
+    the parent's objects (its closure); only the others are asked of the store.
+    The dirtrees this import stored are in ``archived``; ``dirtrees`` keeps the size and
+    parsed form of each dirtree seen, for the next commit. Raises _MissingObjectError
+    naming the first object that is nowhere.
     """
     existing = await load_closure(store, commit)
     if existing is not None:
@@ -672,6 +686,12 @@ async def _save_closure(
                 "in the archive nor in the store"
             ) from None
 
+    async def visit(tree: str) -> None:
+        blob = archived.get(tree)
+        if blob is None:
+            blob = await read(tree, ObjectType.DIRTREE)
+        dirtrees[tree] = (len(blob), DirTree.from_bytes(blob))
+
     data = await read(commit, ObjectType.COMMIT)
     sizes: dict[Key, int] = {object_key(ObjectType.COMMIT, commit): len(data)}
     root = Commit.from_bytes(data)
@@ -679,16 +699,11 @@ async def _save_closure(
     pending = [root.root_tree]
     seen = set(pending)
     while pending:
-        found: list[tuple[str, bytes]] = []
-
-        async def visit(tree: str, found: list[tuple[str, bytes]] = found) -> None:
-            found.append((tree, await read(tree, ObjectType.DIRTREE)))
-
-        await _each(pending, visit, 16)
-        pending = []
-        for tree, blob in found:
-            sizes[object_key(ObjectType.DIRTREE, tree)] = len(blob)
-            entries = DirTree.from_bytes(blob)
+        await _each([t for t in pending if t not in dirtrees], visit, 16)
+        found, pending = pending, []
+        for tree in found:
+            tree_size, entries = dirtrees[tree]
+            sizes[object_key(ObjectType.DIRTREE, tree)] = tree_size
             leaves.update(object_key(ObjectType.FILE, f.checksum) for f in entries.files)
             for d in entries.dirs:
                 leaves.add(object_key(ObjectType.DIRMETA, d.meta))
@@ -734,6 +749,7 @@ async def _finish(
     collected: _Collected,
     *,
     sizes: dict[Key, int],
+    trees: dict[str, bytes],
     ref: str | None,
     action: dict[str, Any],
 ) -> VersionRecord | None:
@@ -779,6 +795,7 @@ async def _finish(
     _add_refs(ingest, collected, base)
     await _add_deltas(ingest, collected, store)
 
+    dirtrees: dict[str, tuple[int, DirTree]] = {}
     boundaries: dict[str, str | None] = {}  # the first ancestor outside the archive
     for checksum in _oldest_first(parents):
         parent = parents[checksum]
@@ -786,7 +803,9 @@ async def _finish(
         boundaries[checksum] = boundary
         orphaned = boundary is not None and boundary not in base.commits
         try:
-            closure = await _save_closure(store, checksum, parents[checksum], sizes)
+            closure = await _save_closure(
+                store, checksum, parents[checksum], stored=sizes, archived=trees, dirtrees=dirtrees
+            )
             if orphaned:
                 # truncated history is accepted only when the archive itself holds the
                 # whole tree; otherwise this is an update for some other repository
@@ -985,6 +1004,7 @@ async def import_archive(
             name,
             collected,
             sizes=writers.sizes,
+            trees=writers.dirtrees,
             ref=ref,
             action=action,
         )
