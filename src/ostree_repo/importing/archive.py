@@ -916,7 +916,7 @@ async def import_archive(
     ref: str | None = None,
     limits: ArchiveLimits | None = None,
     progress: ProgressCallback | None = None,
-    concurrency: int = 8,
+    concurrency: int = 4,
 ) -> VersionRecord | None:
     """Import the OSTree repository inside a tar archive as a new version of ``name``.
 
@@ -954,7 +954,8 @@ async def import_archive(
         path: str | None = fspath
     else:
         path = None
-    send, receive = anyio.create_memory_object_stream[_Work](max(1, concurrency))
+    # one batch waits for a free writer at most: memory stays within concurrency + 2 batches
+    send, receive = anyio.create_memory_object_stream[_Work](1)
     aborted = threading.Event()
 
     def read_archive() -> None:

@@ -40,7 +40,7 @@ def thread_lock(path: str) -> threading.Lock:
         return _thread_locks.setdefault(path, threading.Lock())
 
 
-def write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes | memoryview) -> None:
     """``os.write`` until every byte is written."""
     view = memoryview(data)
     while view:
@@ -62,7 +62,7 @@ class TempFile:
         self._hash = hashlib.sha256() if want_token else None
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | O_CLOEXEC, 0o644)
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunk: bytes | memoryview) -> None:
         """Verify, hash and write the next chunk."""
         if self._verifier is not None:
             self._verifier.update(chunk)

@@ -58,6 +58,7 @@ _TYPES = tuple(ObjectType)
 _TYPE_INDEX = {objtype: i for i, objtype in enumerate(_TYPES)}
 _PIPE_SIZE = 1 << 20
 _F_SETPIPE_SZ = 1031  # Linux fcntl
+_IOV_MAX = 1024
 
 
 class ObjectRefusedError(Exception):
@@ -88,22 +89,25 @@ def child_main() -> None:
 def _serve(store: object, rfd: int, wfd: int, flush_every: int) -> None:
     from ostree_repo.objects.names import object_path
     from ostree_repo.objects.verify import verify_bytes
-    from ostree_repo.store.base import PutEntry, PutMode
-    from ostree_repo.store.filesystem import FilesystemStore
+    from ostree_repo.store.base import PutMode
+    from ostree_repo.store.filesystem import FilesystemStore, _StageEntry
 
     assert isinstance(store, FilesystemStore)
     staged: dict[int, list[tuple[str, str]]] = {}
+    buffer = bytearray(1 << 20)  # reused: no large allocation per request
     try:
         while head := _read_exact(rfd, _REQUEST.size):
             op, sid, length = _REQUEST.unpack(head)
-            payload = _read_exact(rfd, length)
-            if len(payload) != length:
+            if length > len(buffer):
+                buffer = bytearray(length)
+            payload = memoryview(buffer)[:length]
+            if _read_into(rfd, payload) != length:
                 break
             index = 0
             try:
                 if op == b"W":
                     objects = _decode(payload)
-                    entries: list[PutEntry] = []
+                    entries: list[_StageEntry] = []
                     for i, (checksum, objtype, data) in enumerate(objects):
                         index = i  # named in the reply if this one is refused
                         verify_bytes(objtype, checksum, data)
@@ -148,24 +152,24 @@ class _Verified:
 _VERIFIED = _Verified()
 
 
-def _decode(payload: bytes) -> list[tuple[str, ObjectType, bytes]]:
+def _decode(payload: memoryview) -> list[tuple[str, ObjectType, memoryview]]:
     objects = []
     pos, end = 0, len(payload)
-    view = memoryview(payload)
     while pos < end:
         raw, objtype, length = _OBJECT.unpack_from(payload, pos)
         pos += _OBJECT.size
-        objects.append((raw.hex(), _TYPES[objtype], bytes(view[pos : pos + length])))
+        objects.append((raw.hex(), _TYPES[objtype], payload[pos : pos + length]))
         pos += length
     return objects
 
 
-def _encode(objects: Sequence[tuple[str, ObjectType, Buffer]]) -> bytes:
+def _encode(objects: Sequence[tuple[str, ObjectType, Buffer]]) -> list[Buffer]:
+    """A ``W`` payload as pieces for ``writev``: no copy of the objects' bytes."""
     pieces: list[Buffer] = []
     for checksum, objtype, data in objects:
         pieces.append(_OBJECT.pack(bytes.fromhex(checksum), _TYPE_INDEX[objtype], len(data)))
         pieces.append(data)
-    return b"".join(pieces)
+    return pieces
 
 
 def _read_exact(fd: int, size: int) -> bytes:
@@ -184,10 +188,32 @@ def _read_exact(fd: int, size: int) -> bytes:
     return b"".join(pieces)
 
 
+def _read_into(fd: int, view: memoryview) -> int:
+    """Fill ``view``; how many bytes came (fewer only at the end of the input)."""
+    have = 0
+    while have < len(view):
+        got = os.readv(fd, [view[have:]])
+        if not got:
+            break
+        have += got
+    return have
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def _writev_all(fd: int, pieces: list[Buffer]) -> None:
+    """``writev`` every piece, however the kernel splits the writes."""
+    views = [memoryview(piece) for piece in pieces if len(piece)]
+    while views:
+        written = os.writev(fd, views[:_IOV_MAX])
+        while views and written >= len(views[0]):
+            written -= len(views.pop(0))
+        if written:
+            views[0] = views[0][written:]
 
 
 # -- the parent -------------------------------------------------------------------------------
@@ -210,8 +236,9 @@ class _Child:
 
                 fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_SIZE)
 
-    def send(self, op: bytes, sid: int, payload: bytes) -> None:
-        _write_all(self.wfd, _REQUEST.pack(op, sid, len(payload)) + payload)
+    def send(self, op: bytes, sid: int, payload: list[Buffer]) -> None:
+        size = sum(len(piece) for piece in payload)
+        _writev_all(self.wfd, [_REQUEST.pack(op, sid, size), *payload])
 
     def receive(self) -> tuple[bytes, bytes]:
         head = _read_exact(self.rfd, _REPLY.size)
@@ -278,10 +305,9 @@ class WriterPool:
     def write(self, sid: int, objects: Sequence[tuple[str, ObjectType, Buffer]]) -> list[bool]:
         """Verify and stage ``objects`` for staging ``sid`` in an idle child; which were
         new. ObjectRefusedError names the first bad object; StoreError for the rest."""
-        payload = _encode(objects)
         child = self._idle.get()
         try:
-            status, reply = self._call(child, b"W", sid, payload)
+            status, reply = self._call(child, b"W", sid, _encode(objects))
         finally:
             self._idle.put(child)
         if status == b"v":
@@ -312,7 +338,7 @@ class WriterPool:
             self._ensure_usable()
             try:
                 for child in children:
-                    child.send(op, sid, b"")
+                    child.send(op, sid, [])
                 replies = [child.receive() for child in children]
             except OSError as e:
                 self.broken = True
@@ -323,7 +349,9 @@ class WriterPool:
         for status, reply in replies:
             self._check(status, reply)
 
-    def _call(self, child: _Child, op: bytes, sid: int, payload: bytes) -> tuple[bytes, bytes]:
+    def _call(
+        self, child: _Child, op: bytes, sid: int, payload: list[Buffer]
+    ) -> tuple[bytes, bytes]:
         with child.lock:
             self._ensure_usable()
             try:

@@ -37,7 +37,7 @@ Source: TypeAlias = bytes | Iterable[Buffer] | AsyncIterable[Buffer]
 class Verifier(Protocol):
     """The objects layer's streaming checker (``ostree_repo.objects.verify.new_verifier``)."""
 
-    def update(self, chunk: bytes) -> None:
+    def update(self, chunk: bytes | bytearray | memoryview) -> None:
         """Feed the next chunk of the object's stored bytes."""
 
     def finish(self) -> None:

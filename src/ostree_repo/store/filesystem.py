@@ -85,6 +85,8 @@ CONFIG = "[core]\nrepo_version=1\nmode=archive-z2\n"
 _SKELETON = ("objects", "tmp", "extensions", "state", "refs/heads", "refs/mirrors", "refs/remotes")
 _TEMP_PREFIX = ".store-"
 _TEMP_EXPIRY = 24 * 3600  # seconds; like ostree's core.tmp-expiry-secs default
+_StageEntry: TypeAlias = tuple[str, bytes | memoryview, Verifier, PutMode]
+"""A :data:`PutEntry` whose bytes may also be a view (the writer processes' buffers)."""
 
 
 class FilesystemStore(ObjectStore):
@@ -313,7 +315,7 @@ class FilesystemStore(ObjectStore):
         """Whether durability needs an fsync per file and directory (no ``syncfs``)."""
         return self._fsync and _syncfs_function() is None
 
-    def _stage_sync(self, entries: list[PutEntry]) -> tuple[list[bool], list[_Staged]]:
+    def _stage_sync(self, entries: Sequence[_StageEntry]) -> tuple[list[bool], list[_Staged]]:
         """Verify and write a batch to temporary files; which were new, and the files."""
         written = [False] * len(entries)
         staged: list[_Staged] = []
