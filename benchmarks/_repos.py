@@ -26,6 +26,7 @@ import random
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ __all__ = [
     "CACHE_DIR",
     "FORMAT_VERSION",
     "LargeRepo",
+    "TreeMemory",
     "build_large_repo",
     "cached_large_repo",
     "machine_info",
@@ -56,6 +58,69 @@ def machine_info() -> dict[str, object]:
         "python": platform.python_version(),
         "load_average_at_end": os.getloadavg(),
     }
+
+
+class TreeMemory:
+    """Samples the memory of a process and all its descendants (the store's writer
+    processes) every ``interval`` seconds, in a thread, until :meth:`stop`.
+
+    ``peak_pss_mb`` is the largest sum of PSS (proportional set size: shared pages such
+    as the interpreter's libraries are split between the processes that map them, so the
+    sum is the memory the job really holds); ``peak_rss_mb`` the largest sum of RSS (which
+    counts shared pages once per process). A sample can miss a spike shorter than the
+    interval: compare with each process's own ``VmHWM``.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.02) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.peak_pss_mb = 0.0
+        self.peak_rss_mb = 0.0
+        self.samples = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop sampling (call before reaping the process, or its children are gone)."""
+        self._done.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._done.wait(self.interval):
+            pss = rss = 0
+            for pid in self._tree(self.pid):
+                try:
+                    text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+                except OSError:  # exited meanwhile
+                    continue
+                for line in text.splitlines():
+                    if line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+                    elif line.startswith("Rss:"):
+                        rss += int(line.split()[1])
+            if rss:
+                self.samples += 1
+                self.peak_pss_mb = max(self.peak_pss_mb, pss / 1024)
+                self.peak_rss_mb = max(self.peak_rss_mb, rss / 1024)
+
+    @staticmethod
+    def _tree(pid: int) -> list[int]:
+        found, pending = [], [pid]
+        while pending:
+            current = pending.pop()
+            found.append(current)
+            try:
+                tasks = os.listdir(f"/proc/{current}/task")
+            except OSError:
+                continue
+            for task in tasks:
+                try:
+                    children = Path(f"/proc/{current}/task/{task}/children").read_text()
+                except OSError:
+                    continue
+                pending.extend(int(c) for c in children.split())
+        return found
 
 
 def save_results(path: Path, results: dict[str, Any]) -> None:

@@ -40,7 +40,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _repos import OSTREE, cached_large_repo, scratch_dir  # noqa: E402
+from _repos import OSTREE, TreeMemory, cached_large_repo, scratch_dir  # noqa: E402
 
 CHILD = r"""
 import json, resource, sys, time
@@ -111,8 +111,15 @@ def run_ours(url: str, work: Path, concurrency: int, deltas: bool) -> dict[str, 
     store = work / f"store-{time.monotonic_ns()}"
     cmd = [sys.executable, "-c", CHILD, str(store), url, str(concurrency), "1" if deltas else "0"]
     started = time.perf_counter()
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    memory = TreeMemory(proc.pid)  # the sync and the store's writer processes
+    out, _ = proc.communicate()
+    memory.stop()
+    if proc.returncode != 0:
+        raise RuntimeError(f"our sync failed with status {proc.returncode}")
     doc: dict[str, object] = json.loads(out)
+    doc["tree_peak_pss_mb"] = memory.peak_pss_mb
+    doc["tree_peak_rss_mb"] = memory.peak_rss_mb
     doc["process_wall"] = time.perf_counter() - started
     return doc
 
@@ -145,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     times: dict[str, list[float]] = {"ours": [], "ours-nodeltas": [], "ostree": []}
     first_children_rss = None
     ours_rss: list[int] = []
+    ours_pss: list[float] = []
     last: dict[str, dict[str, object]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-sync-", dir=scratch_dir()) as tmp:
         work = Path(tmp)
@@ -158,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                     else:
                         doc = run_ours(url, work, args.concurrency, variant == "ours")
                         ours_rss.append(int(doc["maxrss_kb"]))  # type: ignore[call-overload]
+                        ours_pss.append(float(doc["tree_peak_pss_mb"]))  # type: ignore[arg-type]
                         if first_children_rss is None:
                             first_children_rss = resource.getrusage(
                                 resource.RUSAGE_CHILDREN
@@ -178,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     text += (
         f"\n\npeak RSS of our sync: {rss_mb:.0f} MB (child ru_maxrss; RUSAGE_CHILDREN after "
-        f"the first round: {(first_children_rss or 0) / 1024:.0f} MB)\n"
+        f"the first round: {(first_children_rss or 0) / 1024:.0f} MB); with its writer "
+        f"processes: {max(ours_pss):.0f} MB PSS (sampled every 20 ms)\n"
         f"objects fetched by us: {last['ours'].get('objects_fetched')}, "
         f"bytes {last['ours'].get('bytes_fetched')}; object files pulled by ostree: "
         f"{last['ostree'].get('objects')}; remote object files: {remote_objects}\n"
@@ -193,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         "concurrency": args.concurrency,
         "times": times,
         "rss_mb": rss_mb,
+        "tree_peak_pss_mb": max(ours_pss),
         "ours": last.get("ours"),
     }
     out = HERE / "results"
