@@ -50,7 +50,13 @@ async def test_batches_go_to_the_writers_after_the_threshold(tmp_path: Path) -> 
             assert staging.blocking
             assert await staging.write_objects(batch[:10]) == [True] * 10
             assert store._pool is None and staging.blocking  # not yet
-            assert await staging.write_objects(batch[10:]) == [True] * (len(batch) - 10)
+            # past the threshold: the writers start in the background, and meanwhile
+            # batches are still written here
+            assert await staging.write_objects(batch[10:20]) == [True] * 10
+            starting = store._pool_starting
+            if starting is not None:
+                starting.join()
+            assert await staging.write_objects(batch[20:]) == [True] * (len(batch) - 20)
             assert not staging.blocking  # batches should now be handed over concurrently
             assert await store.has_objects([(c, t) for c, t, _ in batch[10:]]) == [False] * 24
         keys = [(c, t) for c, t, _ in batch]

@@ -53,6 +53,7 @@ from ostree_repo.store._fsio import (
     sha256_file,
     size_of,
     thread_lock,
+    write_all,
 )
 from ostree_repo.store._fswriters import ObjectRefusedError, WriterPool
 from ostree_repo.store.base import (
@@ -85,6 +86,7 @@ CONFIG = "[core]\nrepo_version=1\nmode=archive-z2\n"
 _SKELETON = ("objects", "tmp", "extensions", "state", "refs/heads", "refs/mirrors", "refs/remotes")
 _TEMP_PREFIX = ".store-"
 _TEMP_EXPIRY = 24 * 3600  # seconds; like ostree's core.tmp-expiry-secs default
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | O_CLOEXEC
 _StageEntry: TypeAlias = tuple[str, bytes | memoryview, Verifier, PutMode]
 """A :data:`PutEntry` whose bytes may also be a view (the writer processes' buffers)."""
 
@@ -125,6 +127,7 @@ class FilesystemStore(ObjectStore):
         self._pool: WriterPool | None = None
         self._pool_lock = threading.Lock()
         self._pool_failed = False
+        self._pool_starting: threading.Thread | None = None
         self._staging_ids = itertools.count(1)
 
     # -- setup -------------------------------------------------------------------------
@@ -133,29 +136,45 @@ class FilesystemStore(ObjectStore):
         await self._run(self._init_sync)
 
     async def _close_store(self) -> None:
+        starting = self._pool_starting
+        if starting is not None:
+            await anyio.to_thread.run_sync(starting.join)
         with self._pool_lock:
             pool, self._pool = self._pool, None
         if pool is not None:
             await anyio.to_thread.run_sync(pool.close)
 
-    def _writer_pool(self) -> WriterPool | None:
-        """The writer processes, started on first use; None when there are none."""
+    def _writer_pool(self, *, wait: bool) -> WriterPool | None:
+        """The writer processes, or None: none configured, they cannot start, or (unless
+        ``wait``) they are still starting, in a background thread, meanwhile."""
         with self._pool_lock:
             if self._pool is not None and self._pool.broken:
                 self._pool.close()
                 self._pool = None
-            if self._pool is None and self._workers > 0 and not self._pool_failed:
-                pool = WriterPool(
-                    self.root,
-                    fsync=self._fsync,
-                    size=self._workers,
-                    flush_every=Staging.FLUSH_EVERY,
-                )
-                if pool.start():
-                    self._pool = pool
-                else:
-                    self._pool_failed = True
-            return self._pool
+            if self._pool is not None or self._workers <= 0 or self._pool_failed:
+                return self._pool
+            starting = self._pool_starting
+            if starting is None:
+                starting = threading.Thread(target=self._start_pool, daemon=True)
+                self._pool_starting = starting
+                starting.start()
+        if wait:
+            starting.join()
+        return self._pool
+
+    def _start_pool(self) -> None:
+        pool = WriterPool(
+            self.root, fsync=self._fsync, size=self._workers, flush_every=Staging.FLUSH_EVERY
+        )
+        started = pool.start()
+        with self._pool_lock:
+            self._pool_starting = None
+            if not started:
+                self._pool_failed = True
+            elif self._state == "closed":
+                pool.close()
+            else:
+                self._pool = pool
 
     def _init_sync(self) -> None:
         config = os.path.join(self.root, "config")
@@ -316,22 +335,30 @@ class FilesystemStore(ObjectStore):
         return self._fsync and _syncfs_function() is None
 
     def _stage_sync(self, entries: Sequence[_StageEntry]) -> tuple[list[bool], list[_Staged]]:
-        """Verify and write a batch to temporary files; which were new, and the files."""
+        """Verify and write a batch to temporary files; which were new, and the files.
+
+        Each object is verified whole before its file is made (this is the hot loop of
+        imports and syncs: no per-object helper objects)."""
         written = [False] * len(entries)
         staged: list[_Staged] = []
-        per_file_sync = self._per_file_sync
+        fsync_each = self._per_file_sync
+        root = self.root + os.sep
+        exists = os.path.exists
         try:
             for i, (rel, data, verifier, mode) in enumerate(entries):
-                if mode is PutMode.IDEMPOTENT and os.path.exists(self._abs(rel)):
+                if mode is PutMode.IDEMPOTENT and exists(root + rel):
                     continue
-                temp = TempFile(self._temp_path(), verifier, False)
-                staged.append((temp.path, rel))
+                verifier.update(data)
+                verifier.finish()
+                temp = self._temp_path()
+                fd = os.open(temp, _CREATE_FLAGS, 0o644)
+                staged.append((temp, rel))
                 try:
-                    temp.write(data)
-                    temp.seal(per_file_sync)
-                except BaseException:
-                    temp.discard()
-                    raise
+                    write_all(fd, data)
+                    if fsync_each:
+                        os.fsync(fd)
+                finally:
+                    os.close(fd)
                 written[i] = True
         except BaseException:
             self._discard_sync(staged)
@@ -572,16 +599,21 @@ class _FilesystemStaging(Staging):
             raise StoreError(f"{self.store.root}: {e}") from None
 
     def _use_pool(self, count: int) -> bool:
-        """Count ``count`` more objects; whether writer processes should write them. Once
-        they have, they write the rest (if one dies, this staging fails: its files are
-        lost with it)."""
+        """Count ``count`` more objects; whether writer processes should write them.
+
+        Past the store's ``workers_after`` objects the writers are started in the
+        background, and batches go to them once they are up (with ``workers_after=0``,
+        from the first batch on, waiting for them). Once they have written for this
+        staging, they write the rest (if one dies, the staging fails: its files are lost
+        with it)."""
         with self._lock:
             self._written += count
             if self._pool is not None:
                 return True
-            if self._written <= self.store._workers_after:
+            after = self.store._workers_after
+            if self._written <= after:
                 return False
-        pool = self.store._writer_pool()  # starting it takes a moment: never on the loop
+        pool = self.store._writer_pool(wait=after == 0)  # (blocks: never on the loop)
         with self._lock:
             if self._pool is None:
                 self._pool = pool
