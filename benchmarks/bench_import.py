@@ -57,6 +57,7 @@ sys.path.insert(0, str(HERE))
 from _repos import (  # noqa: E402
     TreeMemory,
     cached_large_repo,
+    compile_package,
     machine_info,
     save_results,
     scratch_dir,
@@ -283,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         return child(args)
+    compile_package()
 
     started = time.perf_counter()
     repeat = args.repeat or (1 if args.quick else 3)

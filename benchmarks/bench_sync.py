@@ -40,7 +40,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _repos import OSTREE, TreeMemory, cached_large_repo, scratch_dir  # noqa: E402
+from _repos import (  # noqa: E402
+    OSTREE,
+    TreeMemory,
+    cached_large_repo,
+    compile_package,
+    scratch_dir,
+)
 
 CHILD = r"""
 import json, resource, sys, time
@@ -145,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args(argv)
     rounds = 1 if args.quick else args.repeat
+    compile_package()
 
     repo = cached_large_repo()
     remote_objects = sum(1 for _ in (repo.path / "objects").glob("*/*"))
