@@ -33,6 +33,8 @@ from ostree_repo.objects import (
 )
 from ostree_repo.objects.delta import DeltaPart
 
+from ._mutate import mutate
+
 DECODERS: dict[str, Callable[[bytes], Any]] = {
     "commit": Commit.from_bytes,
     "dirtree": DirTree.from_bytes,
@@ -66,27 +68,6 @@ def samples(rich_repo: RepoInfo) -> dict[str, list[bytes]]:
         FileHeader(mode=0o120777, symlink_target="x").to_bytes(),
     ]
     return {k: v for k, v in found.items() if v}
-
-
-def mutate(data: bytes, draw: st.DataObject) -> bytes:
-    buf = bytearray(data)
-    for _ in range(draw.draw(st.integers(1, 4))):
-        action = draw.draw(st.sampled_from(["flip", "truncate", "insert", "delete", "extend"]))
-        if not buf:
-            buf += draw.draw(st.binary(min_size=1, max_size=8))
-            continue
-        i = draw.draw(st.integers(0, len(buf) - 1))
-        if action == "flip":
-            buf[i] ^= draw.draw(st.integers(1, 255))
-        elif action == "truncate":
-            del buf[i:]
-        elif action == "insert":
-            buf[i:i] = draw.draw(st.binary(min_size=1, max_size=8))
-        elif action == "delete":
-            del buf[i : i + draw.draw(st.integers(1, 16))]
-        else:
-            buf += draw.draw(st.binary(min_size=1, max_size=8))
-    return bytes(buf)
 
 
 def _decode_or_our_error(kind: str, data: bytes) -> None:
