@@ -76,6 +76,47 @@ async def test_stalled_request_times_out_and_is_retried(
     assert (await fs_manager.fsck("stall")).ok
 
 
+async def test_faults_in_batches_of_content_objects(
+    fs_manager: RepositoryManager, rich_repo: RepoInfo
+) -> None:
+    # content objects go in pipelined batches; each fault stops a batch, and what it
+    # left undone is fetched one by one (a stall times out first)
+    files = sorted(p for p in server_paths(rich_repo) if p.endswith(".filez"))
+    actions = itertools.cycle(["ok"] * 7 + ["500", "429", "reset", "truncate", "corrupt", "stall"])
+    victims = {path: next(actions) for path in files}
+
+    def policy(path: str, seen: int) -> str:
+        return victims.get(path, "ok") if seen == 0 else "ok"
+
+    async with FaultServer(rich_repo.path, policy).running() as server:
+        result = await sync_repository(fs_manager, "batches", server.url, timeout=0.5, **FAST)
+        requests = dict(server.requests)
+    assert result.version is not None
+    assert (await fs_manager.fsck("batches")).ok
+    fetched = {path: action for path, action in victims.items() if path in requests}
+    faulty = [path for path, action in fetched.items() if action != "ok"]
+    assert len(faulty) >= 5 and all(requests[path] >= 2 for path in faulty)
+    # most content objects that never failed were fetched once, in a batch
+    once = sum(requests[path] == 1 for path, action in fetched.items() if action == "ok")
+    assert once >= len(fetched) // 4
+
+
+async def test_missing_content_object_in_a_batch_is_reported(
+    fs_manager: RepositoryManager, rich_repo: RepoInfo
+) -> None:
+    victim = sorted(p for p in server_paths(rich_repo) if p.endswith(".filez"))[3]
+
+    def policy(path: str, seen: int) -> str:
+        return "404" if path == victim else "ok"
+
+    async with FaultServer(rich_repo.path, policy).running() as server:
+        with pytest.raises(RemoteError) as caught:
+            await sync_repository(fs_manager, "missing", server.url, **FAST)
+        assert server.requests[victim] == 2  # in a batch, then on its own
+    assert caught.value.status == 404 and victim in str(caught.value)
+    assert "not found" in str(caught.value)
+
+
 async def test_persistent_failure_then_resume(
     fs_manager: RepositoryManager, rich_repo: RepoInfo
 ) -> None:

@@ -385,3 +385,203 @@ async def test_fault_server_is_served_by_the_lean_client() -> None:
                 await remote.get_bytes("config")
     assert caught.value.status == 500 and remote.stats.retries == 2
     assert server.requests["config"] == 3
+
+
+# -- get_many: the batched fast path -------------------------------------------------
+
+
+def batch_paths(n: int) -> list[str]:
+    return [f"objects/{i:02x}/x.filez" for i in range(n)]
+
+
+async def get_many(
+    script: Any, n: int, limit: int = 1 << 20, **kwargs: Any
+) -> tuple[list[tuple[int, bytes] | None], ScriptServer, tuple[int, bytes]]:
+    """get_many of ``n`` paths (the server known to keep connections open), then one
+    request through ``stream`` to show that the client is still sound."""
+    with ScriptServer(script) as server:
+        options: dict[str, Any] = {"connections": 1, "pipeline": 4, "timeout": 5, **kwargs}
+        client = http1.Client(server.url, **options)
+        client.keepalive = True
+        try:
+            results = await client.get_many(batch_paths(n), limit)
+            after = await get(client, "after")
+        finally:
+            await client.aclose()
+    return results, server, after
+
+
+def ok(path: str) -> tuple[int, bytes]:
+    return 200, body_of("repo/" + path)
+
+
+async def test_get_many_pipelines_and_answers_in_order() -> None:
+    # the server waits for 4 requests (the window) before it answers the first of each 4
+    def script(request: Request) -> list[object]:
+        first = [("gather", 4)] if request.index in (0, 4) else []
+        return [*first, ("bytewise", response(body_of(request.path)))]
+
+    results, server, after = await get_many(script, 10)
+    assert results == [ok(p) for p in batch_paths(10)]
+    assert after == (200, body_of("repo/after"))
+    assert server.connections == 1
+
+
+async def test_get_many_sends_no_more_once_its_budget_is_spent() -> None:
+    def script(request: Request) -> list[object]:
+        return [response(b"y" * 100)]
+
+    with ScriptServer(script) as server:
+        client = http1.Client(server.url, connections=1, pipeline=4, timeout=5)
+        client.keepalive = True
+        try:
+            # 4 in flight at once; the first answer (100 bytes) sends a 5th, the second
+            # spends the budget: 5 answered, 5 never sent, the connection still good
+            results = await client.get_many(batch_paths(10), 1000, budget=200)
+            after = await get(client, "after")
+        finally:
+            await client.aclose()
+    assert results == [(200, b"y" * 100)] * 5 + [None] * 5
+    assert len(server.requests) == 6 and after == (200, b"y" * 100)
+    assert server.connections == 1
+
+
+async def test_get_many_before_keepalive_is_known_does_nothing() -> None:
+    with ScriptServer(plain) as server:
+        client = http1.Client(server.url)
+        try:
+            assert await client.get_many(batch_paths(3), 1000) == [None, None, None]
+            assert await client.get_many([], 1000) == []
+        finally:
+            await client.aclose()
+    assert server.requests == []
+
+
+async def test_get_many_stops_at_a_large_body() -> None:
+    def script(request: Request) -> list[object]:
+        if request.path.endswith("02/x.filez"):
+            return [response(b"x" * 5000)]
+        return plain(request)
+
+    results, server, after = await get_many(script, 6, limit=1000)
+    paths = batch_paths(6)
+    assert results == [ok(paths[0]), ok(paths[1]), None, None, None, None]
+    assert after == (200, body_of("repo/after"))  # on a new connection
+    assert server.connections == 2
+
+
+async def test_get_many_stops_at_a_chunked_body() -> None:
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+
+    def script(request: Request) -> list[object]:
+        return [chunked] if request.path.endswith("01/x.filez") else plain(request)
+
+    results, _, after = await get_many(script, 4)
+    assert results == [ok(batch_paths(4)[0]), None, None, None]
+    assert after == (200, body_of("repo/after"))
+
+
+async def test_get_many_stops_at_a_redirect() -> None:
+    redirect = response(b"", "302 Found", "Location: /elsewhere\r\n")
+
+    def script(request: Request) -> list[object]:
+        return [redirect] if request.path.endswith("01/x.filez") else plain(request)
+
+    results, _, after = await get_many(script, 3)
+    assert results == [ok(batch_paths(3)[0]), None, None]
+    assert after == (200, body_of("repo/after"))
+
+
+async def test_get_many_honours_connection_close() -> None:
+    def script(request: Request) -> list[object]:
+        if request.conn == 0 and request.index == 1:
+            return [response(body_of(request.path), headers="Connection: close\r\n"), "close"]
+        return plain(request)
+
+    results, server, after = await get_many(script, 6)
+    paths = batch_paths(6)
+    assert results == [ok(paths[0]), ok(paths[1]), None, None, None, None]
+    assert after == (200, body_of("repo/after"))
+    assert server.connections == 2
+
+
+async def test_get_many_truncated_body_leaves_the_rest() -> None:
+    def script(request: Request) -> list[object]:
+        if request.conn == 0 and request.index == 2:
+            return [response(b"0123456789")[:-4], "close"]
+        return plain(request)
+
+    results, _, after = await get_many(script, 5)
+    paths = batch_paths(5)
+    assert results == [ok(paths[0]), ok(paths[1]), None, None, None]
+    assert after == (200, body_of("repo/after"))
+
+
+async def test_get_many_reset_and_bad_head_leave_the_rest() -> None:
+    def script(request: Request) -> list[object]:
+        if request.conn == 0 and request.index == 1:
+            return ["reset"]
+        if request.conn == 1 and request.index == 0:
+            return [b"HTTP/1.1 200 OK\r\nBad Header\r\n\r\n"]
+        return plain(request)
+
+    with ScriptServer(script) as server:
+        client = http1.Client(server.url, connections=1, pipeline=4, timeout=5)
+        client.keepalive = True
+        try:
+            paths = batch_paths(3)
+            assert await client.get_many(paths, 1000) == [ok(paths[0]), None, None]
+            assert await client.get_many(paths, 1000) == [None, None, None]
+            assert await client.get_many(paths, 1000) == [ok(p) for p in paths]
+        finally:
+            await client.aclose()
+
+
+async def test_get_many_times_out_on_a_stall() -> None:
+    def script(request: Request) -> list[object]:
+        return ["stall"] if request.index == 1 else plain(request)
+
+    results, _, after = await get_many(script, 3, timeout=0.3)
+    assert results[1:] == [None, None]
+    assert after == (200, body_of("repo/after"))
+
+
+async def test_get_many_returns_error_statuses_and_goes_on() -> None:
+    def script(request: Request) -> list[object]:
+        if request.path.endswith("01/x.filez"):
+            return [response(b"gone", "404 Not Found")]
+        if request.path.endswith("03/x.filez"):
+            return [response(b"oops", "500 Internal Server Error")]
+        return plain(request)
+
+    results, server, _ = await get_many(script, 5)
+    paths = batch_paths(5)
+    assert results == [ok(paths[0]), (404, b"gone"), ok(paths[2]), (500, b"oops"), ok(paths[4])]
+    assert server.connections == 1
+
+
+async def test_get_many_alongside_stream_users() -> None:
+    # batches and single requests share the client's slots and connections
+    import anyio
+
+    paths = [f"objects/{i:03x}/x.filez" for i in range(64)]
+    singles = [f"single/{i}" for i in range(24)]
+    with ScriptServer(plain) as server:
+        client = http1.Client(server.url, connections=3, pipeline=3, timeout=10)
+        try:
+            assert await get(client, "config") == (200, body_of("repo/config"))
+            batches: list[list[tuple[int, bytes] | None]] = []
+
+            async def batch(part: list[str]) -> None:
+                batches.append(await client.get_many(part, 1 << 20))
+
+            async with anyio.create_task_group() as tg:
+                for i in range(0, len(paths), 16):
+                    tg.start_soon(batch, paths[i : i + 16])
+                single_results = await get_all(client, singles)
+        finally:
+            await client.aclose()
+    answered = sorted(r for b in batches for r in b if r is not None)
+    assert answered == sorted(ok(p) for p in paths)
+    assert single_results == {p: ok(p) for p in singles}
+    assert server.connections <= 3

@@ -22,6 +22,13 @@ bounded (:data:`MAX_HEAD`); every read, write and connect is bounded by ``timeou
 (so a stalled body times out). Until the server has answered once with a persistent
 connection, requests are not pipelined.
 
+:meth:`Client.get_many` is a batched fast path for many small bodies: it borrows one
+connection for itself (no other request is written on it meanwhile), keeps up to
+``pipeline`` of its requests in flight there and reads each response whole, without a
+ticket per request. It stops at the first response it cannot read whole (too large,
+chunked, until close, a redirect or content coding), at ``Connection: close`` and at any
+error, and reports the requests left unanswered so that the caller sends them one by one.
+
 What it refuses, raising :class:`FallbackError` so that the caller can use a full client:
 redirects (3xx other than 304), a ``Content-Encoding`` other than identity, transfer
 codings other than chunked. Protocol violations, lost connections and timeouts raise
@@ -41,7 +48,7 @@ import re
 import ssl
 import typing
 import urllib.parse
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Final
 
 import anyio
@@ -329,6 +336,81 @@ class _Connection:
             self.client._all.discard(self)
             with anyio.CancelScope(shield=True):
                 await self._shutdown()
+
+    async def batch(
+        self,
+        ticket: _Ticket,
+        requests: Sequence[bytes],
+        limit: int,
+        results: list[tuple[int, bytes] | None],
+        budget: int,
+    ) -> None:
+        """Send ``requests`` (the connection is the caller's alone, ``ticket`` its turn)
+        with up to ``pipeline`` in flight and fill ``results`` with each (status, body),
+        in order, until one cannot be read whole within ``limit`` bytes, the server
+        closes or something fails: the connection is then given up (never left with a
+        body half read) and the remaining results stay None. Once the bodies add up to
+        ``budget`` bytes no more requests are sent (those results stay None too)."""
+        total = len(requests)
+        sent = received = 0
+        depth = self.client.pipeline
+        try:
+            if ticket.index == 0:
+                await self._open()
+            if self.failure is not None:
+                return
+            while sent < total and sent < depth:
+                self._queue(requests[sent])
+                sent += 1
+            self.submitted += sent
+            await self._push()
+            previous = ticket.previous
+            if previous is not None and not previous.is_set():
+                await previous.wait()
+            for index in range(total):
+                if index == sent:
+                    return  # the budget was spent: the rest were not sent
+                if self.failure is not None or not self.usable:
+                    return
+                head = await self._head()
+                if head is None:
+                    raise HTTPError("connection closed")
+                response = _parse_head(self, ticket, head)
+                while 100 <= response.status < 200:
+                    if response.status == 101:
+                        raise HTTPError("unexpected 101 Switching Protocols")
+                    head = await self._head()
+                    if head is None:
+                        raise HTTPError("connection closed")
+                    response = _parse_head(self, ticket, head)
+                length = response.length
+                if (
+                    length is None
+                    or length > limit
+                    or response._framing != "length"
+                    or _fallback_reason(response) is not None
+                ):
+                    self.kill(HTTPError("response left to a single request"))
+                    return
+                if self.served == 0:
+                    self.client.keepalive = not response.close
+                body = await self._exact(length) if length else b""
+                response._left = 0
+                self._complete(response)  # retires the connection after "close"
+                results[index] = (response.status, body)
+                received += len(body)
+                if sent < total and self.usable and received < budget:
+                    self._queue(requests[sent])
+                    self.submitted += 1
+                    sent += 1
+                    await self._push()
+        except HTTPError as e:
+            self.kill(e)
+        except FallbackError:
+            self.kill(HTTPError("response left to a full client"))
+        except BaseException:
+            self.kill(HTTPError("interrupted"))
+            raise
 
     # -- reading -----------------------------------------------------------------------
 
@@ -849,6 +931,8 @@ class Client:
         self._closing: list[_Connection] = []  # idle connections to close
         self._active = 0
         self._waiters: collections.deque[anyio.Event] = collections.deque()
+        self._gathering = anyio.Lock()  # one get_many at a time collects its slots
+        self._borrowed = 0  # connections taken out of _conns by get_many
         #: whether the server keeps connections open (None until its first answer)
         self.keepalive: bool | None = None
         #: requests sent again because their connection closed before answering them
@@ -895,14 +979,83 @@ class Client:
                 best = conn
                 if not conn.inflight:
                     break
-        if best is None or (best.inflight and len(self._conns) < most):
-            if self.native and sniffio.current_async_library() == "asyncio":
-                best = _AsyncioConnection(self)
-            else:
-                best = _StreamConnection(self)
+        if best is None or (best.inflight and len(self._conns) + self._borrowed < most):
+            best = self._new_connection()
             self._conns.append(best)
-            self._all.add(best)
         return best
+
+    def _new_connection(self) -> _Connection:
+        conn: _Connection
+        if self.native and sniffio.current_async_library() == "asyncio":
+            conn = _AsyncioConnection(self)
+        else:
+            conn = _StreamConnection(self)
+        self._all.add(conn)
+        return conn
+
+    def _borrow(self) -> _Connection:
+        """A connection for :meth:`get_many` alone, out of :attr:`_conns` (so no other
+        request is written on it): an idle one, a new one if there is room, else the
+        least busy one (its requests in flight are answered before the borrower's)."""
+        best: _Connection | None = None
+        for conn in self._conns:
+            if best is None or conn.inflight < best.inflight:
+                best = conn
+                if not conn.inflight:
+                    break
+        if best is None or (best.inflight and len(self._conns) + self._borrowed < self.connections):
+            best = self._new_connection()
+        else:
+            self._conns.remove(best)
+        self._borrowed += 1
+        return best
+
+    async def get_many(
+        self, paths: Sequence[str], limit: int, budget: int | None = None
+    ) -> list[tuple[int, bytes] | None]:
+        """GET every path on one connection, pipelined; (status, body) of each, in order.
+
+        A fast path for many small bodies: no per-request ticket, context manager or
+        limiter round trip. It takes ``pipeline`` of the client's request slots and a
+        connection to itself, and keeps up to ``pipeline`` requests in flight on it. A
+        None result means "not done, send it with :meth:`stream`": every result after a
+        response this cannot read whole (Content-Length above ``limit``, chunked or
+        until close, a redirect or content coding), after ``Connection: close``, after
+        any error (lost connection, timeout, protocol violation), and all of them until
+        the server is known to keep connections open. Once the bodies read add up to
+        ``budget`` bytes (default: no limit), no more requests are sent: the results of
+        those not sent are None too, and memory stays within ``budget + pipeline *
+        limit``. Never raises :class:`HTTPError`.
+        """
+        results: list[tuple[int, bytes] | None] = [None] * len(paths)
+        if not paths or not self.keepalive:
+            return results
+        requests = [self.request_bytes(path) for path in paths]
+        while self._closing:
+            await self._closing.pop().close()
+        taken = 0
+        try:
+            async with self._gathering:  # (two collecting at once could starve each other)
+                while taken < self.pipeline:
+                    await self._acquire()
+                    taken += 1
+            conn = self._borrow()
+            ticket = _Ticket(conn.submitted, conn.tail)
+            conn.tail = ticket.done
+            conn.inflight += 1
+            try:
+                await conn.batch(
+                    ticket, requests, limit, results, budget if budget is not None else 1 << 62
+                )
+            finally:
+                self._borrowed -= 1
+                if conn.usable and conn.failure is None and not conn.closed:
+                    self._conns.append(conn)
+                await conn.release(ticket)
+        finally:
+            for _ in range(taken):
+                self._release()
+        return results
 
     @contextlib.asynccontextmanager
     async def stream(self, path: str) -> AsyncIterator[Response]:

@@ -8,6 +8,10 @@ with exponential backoff on 408, 429 and 5xx replies, timeouts, connection reset
 truncated bodies; a body that fails verification is fetched again, then reported.
 Objects are verified before they are stored (large ones while they stream, never held
 in memory), so no byte that does not match its name is ever stored.
+
+:meth:`Remote.fetch_small_objects` fetches a group of small objects in one pipelined
+batch of the lean client; what the batch does not answer with a 2xx and a small body is
+left to the caller, to be fetched one by one with the retries above.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import random
 import ssl
 import urllib.parse
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Protocol, Self, TypeVar
 
@@ -49,6 +53,9 @@ NOT_FOUND = frozenset({403, 404, 410})
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 #: Bodies up to this size are read whole and written in one go; larger ones stream.
 SMALL_BODY = CHUNK_SIZE
+#: Body bytes one batch of :meth:`Remote.fetch_small_objects` collects at most before it
+#: sends no more requests (bounded memory with large objects; the rest go one by one).
+BATCH_BUDGET = 4 * 1024 * 1024
 #: Connections of the lean HTTP/1.1 client (requests in flight are spread over them).
 CONNECTIONS = 8
 
@@ -510,6 +517,38 @@ class Remote:
         )
         assert size is not None
         return size
+
+    async def fetch_small_objects(
+        self, items: Sequence[tuple[str, ObjectType]]
+    ) -> tuple[list[tuple[str, ObjectType, bytes]], list[tuple[str, ObjectType]]]:
+        """Fetch objects in one pipelined batch: (the objects fetched, with their bodies
+        *unverified*, as ``store_object``'s ``small`` gets them; the items left to fetch
+        one by one with :meth:`store_object`).
+
+        Only with the lean client (else every item is left over). Items whose reply
+        was not a 2xx with a body up to :data:`SMALL_BODY` are left over, so that errors,
+        retries and large bodies go through :meth:`store_object` as usual.
+        """
+        if self._lean is None or not items:
+            return [], list(items)
+        paths = [object_path(checksum, objtype) for checksum, objtype in items]
+        results = await self._lean.get_many(paths, SMALL_BODY, BATCH_BUDGET)
+        fetched: list[tuple[str, ObjectType, bytes]] = []
+        rest: list[tuple[str, ObjectType]] = []
+        stats = self.stats
+        for item, result in zip(items, results, strict=True):
+            if result is None:
+                rest.append(item)
+                continue
+            stats.requests += 1
+            status, body = result
+            if 200 <= status < 300:
+                stats.bytes += len(body)
+                stats.objects += 1
+                fetched.append((item[0], item[1], body))
+            else:
+                rest.append(item)
+        return fetched, rest
 
     async def store_blob(self, store: ObjectStore, path: str, digest: str, what: str) -> str:
         """Fetch ``path`` into the store as the blob named ``digest`` (its SHA-256),

@@ -7,6 +7,12 @@ per dirtree, for all its new entries together; a subtree whose root dirtree belo
 complete closure (``known``) is not even walked, since a closure exists only when every
 object under it is stored.
 
+With the lean HTTP client, a worker takes content objects in groups (up to
+:data:`GROUP`) and fetches each group in one pipelined batch
+(:meth:`Remote.fetch_small_objects`); what a batch leaves undone (large objects,
+errors, a connection closed under it) goes back to the queue to be fetched one by one,
+with the usual retries.
+
 Writes go through :meth:`ObjectStore.staging`: small objects (up to
 :data:`~ostree_repo.sync.remote.SMALL_BODY`) are collected and written in batches by
 writer tasks, each batch verified and written in one worker-thread hop; larger ones
@@ -42,6 +48,8 @@ BATCH_OBJECTS = 512
 BATCH_BYTES = 4 * 1024 * 1024
 #: Tasks writing batches (each runs its batch in a worker thread).
 WRITERS = 2
+#: Content objects a worker takes at once to fetch in one batch (lean client only).
+GROUP = 32
 
 _Obj = tuple[str, ObjectType, bytes]
 #: A unit of work: (checksum, type, already stored?)
@@ -60,11 +68,13 @@ class WalkStats:
 
 
 class _Queue:
-    """Work for the pool: metadata before content; ends when empty and nobody is busy
-    (a busy worker may still add work)."""
+    """Work for the pool: metadata before content (content that a batch left undone,
+    to fetch one by one, before the rest); ends when empty and nobody is busy (a busy
+    worker may still add work)."""
 
     def __init__(self) -> None:
         self.meta: collections.deque[_Item] = collections.deque()
+        self.single: collections.deque[_Item] = collections.deque()
         self.files: collections.deque[_Item] = collections.deque()
         self.busy = 0
         self._event = anyio.Event()
@@ -74,20 +84,36 @@ class _Queue:
         (self.files if item[1] is ObjectType.FILE else self.meta).append(item)
         self._wake()
 
+    def put_single(self, item: _Item) -> None:
+        """Queue an item to be fetched on its own (not in a batch)."""
+        self.single.append(item)
+        self._wake()
+
+    def more_files(self, n: int) -> list[_Item]:
+        """Up to ``n`` more content items, taken along with one from :meth:`get` (they
+        count as part of that one's work: one :meth:`done` for all)."""
+        files = self.files
+        return [files.popleft() for _ in range(min(n, len(files)))]
+
     def _wake(self) -> None:
         if self._waiting:
             self._waiting = 0
             self._event.set()
             self._event = anyio.Event()
 
-    async def get(self) -> _Item | None:
+    async def get(self) -> tuple[_Item, bool] | None:
+        """The next item and whether it may be fetched in a batch (content objects not
+        left undone by one); None at the end."""
         while True:
             if self.meta:
                 self.busy += 1
-                return self.meta.popleft()
+                return self.meta.popleft(), False
+            if self.single:
+                self.busy += 1
+                return self.single.popleft(), False
             if self.files:
                 self.busy += 1
-                return self.files.popleft()
+                return self.files.popleft(), True
             if not self.busy:
                 self._wake()  # let the other workers see the end too
                 return None
@@ -96,7 +122,7 @@ class _Queue:
 
     def done(self) -> None:
         self.busy -= 1
-        if not self.busy and not self.meta and not self.files:
+        if not self.busy and not self.meta and not self.single and not self.files:
             self._wake()
 
 
@@ -148,11 +174,28 @@ class _Walk:
 
     async def worker(self) -> None:
         queue = self.queue
-        while (item := await queue.get()) is not None:
+        lean = self.remote.lean
+        while (got := await queue.get()) is not None:
+            item, batchable = got
             try:
-                await self.process(item)
+                if lean and batchable:
+                    await self.process_files([item, *queue.more_files(GROUP - 1)])
+                else:
+                    await self.process(item)
             finally:
                 queue.done()
+
+    async def process_files(self, items: list[_Item]) -> None:
+        """Fetch content objects in one batch; queue what it left undone to be fetched
+        one by one."""
+        fetched, rest = await self.remote.fetch_small_objects([(c, t) for c, t, _ in items])
+        for checksum, objtype, data in fetched:
+            await self.add(checksum, objtype, data)
+            self.tick(object_key(objtype, checksum), len(data))
+        for checksum, objtype in rest:
+            self.queue.put_single((checksum, objtype, False))
+        if self.full:
+            await self.send_pending()
 
     async def process(self, item: _Item) -> None:
         checksum, objtype, stored = item
