@@ -88,7 +88,7 @@ def child_main() -> None:
 
 def _serve(store: object, rfd: int, wfd: int, flush_every: int) -> None:
     from ostree_repo.objects.names import object_path
-    from ostree_repo.objects.verify import verify_bytes
+    from ostree_repo.objects.verify import find_invalid, whole_verifier
     from ostree_repo.store.base import PutMode
     from ostree_repo.store.filesystem import FilesystemStore, _StageEntry
 
@@ -103,16 +103,15 @@ def _serve(store: object, rfd: int, wfd: int, flush_every: int) -> None:
             payload = memoryview(buffer)[:length]
             if _read_into(rfd, payload) != length:
                 break
-            index = 0
+            objects = _decode(payload) if op == b"W" else []
             try:
                 if op == b"W":
-                    objects = _decode(payload)
                     entries: list[_StageEntry] = []
-                    for i, (checksum, objtype, data) in enumerate(objects):
-                        index = i  # named in the reply if this one is refused
-                        verify_bytes(objtype, checksum, data)
+                    for checksum, objtype, data in objects:
                         mode = PutMode.IDEMPOTENT if objtype.is_hashed else PutMode.OVERWRITE
-                        entries.append((object_path(checksum, objtype), data, _VERIFIED, mode))
+                        path = object_path(checksum, objtype)
+                        entries.append((path, data, whole_verifier(objtype, checksum), mode))
+                    # as in-process: objects the store has are skipped, the rest verified
                     written, new = store._stage_sync(entries)
                     mine = staged.setdefault(sid, [])
                     mine.extend(new)
@@ -126,6 +125,8 @@ def _serve(store: object, rfd: int, wfd: int, flush_every: int) -> None:
                     store._discard_sync(staged.pop(sid, []))
                     reply = b""
             except (InvalidObjectError, GVariantError) as e:
+                bad = find_invalid(objects)  # which one (this is the error path)
+                index = bad[0] if bad else 0
                 message = str(e).encode("utf-8", "replace")
                 _write_all(wfd, _REPLY.pack(b"v", 4 + len(message)) + _INDEX.pack(index) + message)
                 continue
@@ -137,19 +138,6 @@ def _serve(store: object, rfd: int, wfd: int, flush_every: int) -> None:
     finally:
         for files in staged.values():
             store._discard_sync(files)
-
-
-class _Verified:
-    """The verifier of an object checked already (the whole batch is, before writing)."""
-
-    def update(self, chunk: bytes | bytearray | memoryview) -> None:
-        pass
-
-    def finish(self) -> None:
-        pass
-
-
-_VERIFIED = _Verified()
 
 
 def _decode(payload: memoryview) -> list[tuple[str, ObjectType, memoryview]]:

@@ -551,11 +551,13 @@ class Staging:
 
 
 def _put_entries(objects: Iterable[tuple[str, ObjectType, Buffer]]) -> list[PutEntry]:
+    from ostree_repo.objects.verify import whole_verifier
+
     entries: list[PutEntry] = []
     for checksum, objtype, data in objects:
         path = object_path(checksum, objtype)
         mode = PutMode.IDEMPOTENT if objtype.is_hashed else PutMode.OVERWRITE
-        entries.append((path, as_bytes(data), _new_verifier(objtype, checksum), mode))
+        entries.append((path, as_bytes(data), whole_verifier(objtype, checksum), mode))
     return entries
 
 

@@ -20,7 +20,9 @@ returns) at two filesystem syncs per batch, as libostree's transactions do. Wher
 ``syncfs`` is unavailable each file and each touched directory is fsynced instead.
 
 Blocking calls run in worker threads (``anyio.to_thread``), one thread hop per small
-operation, per batch, and per 1 MiB chunk of a stream.
+operation, per batch, and per 1 MiB chunk of a stream. A staging that writes many
+objects hands its batches to writer processes (:mod:`._fswriters`), which verify and
+write them on the other cores.
 """
 
 from __future__ import annotations
