@@ -201,3 +201,41 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
     except FileNotFoundError:
         return True
+
+
+async def test_concurrent_stagings_flush_and_discard_only_their_own(tmp_path: Path) -> None:
+    import anyio
+
+    repo = tmp_path / "repo"
+    kept, dropped = dirmetas(40, start=600), dirmetas(40, start=700)
+    async with FilesystemStore(repo, workers=2, workers_after=0) as store:
+        second_wrote = anyio.Event()
+        first_may_fail = anyio.Event()
+
+        async def failing() -> None:
+            with pytest.raises(RuntimeError, match="job failed"):
+                async with store.staging() as staging:
+                    for i in range(0, 40, 8):
+                        await staging.write_objects(
+                            [(o.checksum, D, o.data) for o in dropped[i : i + 8]]
+                        )
+                    second_wrote.set()
+                    await first_may_fail.wait()
+                    raise RuntimeError("job failed")
+
+        async def succeeding() -> None:
+            async with store.staging() as staging:
+                for i in range(0, 40, 8):
+                    await staging.write_objects([(o.checksum, D, o.data) for o in kept[i : i + 8]])
+                await second_wrote.wait()
+            # flushed while the other staging still holds its files in the same writers
+            assert await store.has_objects([(o.checksum, D) for o in kept]) == [True] * 40
+            assert await store.has_objects([(o.checksum, D) for o in dropped]) == [False] * 40
+            first_may_fail.set()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(failing)
+            tg.start_soon(succeeding)
+        assert await store.has_objects([(o.checksum, D) for o in dropped]) == [False] * 40
+    assert our_temp_files(repo) == []
+    ostree("fsck", f"--repo={repo}")
