@@ -2,7 +2,9 @@
 
 ``verify_bytes`` checks ``.filez`` objects with :func:`filez_checksum` and dirtrees with
 :func:`check_dirtree` instead of a :func:`new_verifier` object. Whatever the bytes, both
-must give the same verdict: accepted, or refused with the same exception class.
+must give the same verdict: accepted, or refused with the same exception class. Walks
+and closures read dirtrees with :func:`dirtree_references`, which must agree with
+``DirTree.from_bytes`` the same way (and give the same references).
 """
 
 from __future__ import annotations
@@ -34,7 +36,13 @@ from ostree_repo.objects.content import (
     encode_filez,
     filez_checksum,
 )
-from ostree_repo.objects.tree import DIRTREE_SIGNATURE, TreeDir, TreeFile, check_dirtree
+from ostree_repo.objects.tree import (
+    DIRTREE_SIGNATURE,
+    TreeDir,
+    TreeFile,
+    check_dirtree,
+    dirtree_references,
+)
 from ostree_repo.objects.verify import verify_bytes
 
 from ._mutate import mutate
@@ -270,6 +278,22 @@ def dirtree_verdict(data: bytes) -> type[Exception] | None:
     return None
 
 
+def tree_outcome(data: bytes) -> object:
+    """What DirTree.from_bytes makes of ``data``, as references, or its error type."""
+    try:
+        tree = DirTree.from_bytes(data)
+    except OstreeRepoError as e:
+        return type(e)
+    return [f.checksum for f in tree.files], [(d.tree, d.meta) for d in tree.dirs]
+
+
+def refs_outcome(data: bytes) -> object:
+    try:
+        return dirtree_references(data)
+    except OstreeRepoError as e:
+        return type(e)
+
+
 def check_verdict(data: bytes) -> type[Exception] | None:
     try:
         check_dirtree(data)
@@ -282,6 +306,7 @@ def check_verdict(data: bytes) -> type[Exception] | None:
 @SETTINGS
 def test_dirtrees_agree(data: bytes, chunks: list[int]) -> None:
     assert check_verdict(data) == dirtree_verdict(data)
+    assert refs_outcome(data) == tree_outcome(data)
     name = hashlib.sha256(data).hexdigest()
     assert assert_same(ObjectType.DIRTREE, name, data, chunks) == dirtree_verdict(data)
     assert assert_same(ObjectType.DIRTREE, "f" * 64, data, chunks) is ChecksumMismatchError
@@ -293,6 +318,7 @@ def test_dirtrees_agree(data: bytes, chunks: list[int]) -> None:
 def test_mutated_dirtrees_agree(data: bytes, chunks: list[int], draw: st.DataObject) -> None:
     mutated = mutate(data, draw, rounds=3)
     assert check_verdict(mutated) == dirtree_verdict(mutated)
+    assert refs_outcome(mutated) == tree_outcome(mutated)
     name = hashlib.sha256(mutated).hexdigest()
     assert assert_same(ObjectType.DIRTREE, name, mutated, chunks) == dirtree_verdict(mutated)
 
@@ -301,6 +327,7 @@ def test_mutated_dirtrees_agree(data: bytes, chunks: list[int], draw: st.DataObj
 @SETTINGS
 def test_random_dirtrees_agree(data: bytes) -> None:
     assert check_verdict(data) == dirtree_verdict(data)
+    assert refs_outcome(data) == tree_outcome(data)
 
 
 def test_dirtree_nul_and_slash_in_names() -> None:

@@ -60,7 +60,6 @@ from ostree_repo.importing.errors import (
 from ostree_repo.objects import (
     Commit,
     DeltaSuperblock,
-    DirTree,
     ObjectType,
     delta_name,
     delta_path,
@@ -70,6 +69,7 @@ from ostree_repo.objects import (
     verify_bytes,
 )
 from ostree_repo.objects.metadata import DetachedMetadata
+from ostree_repo.objects.tree import DirTreeRefs, dirtree_references
 from ostree_repo.objects.verify import find_invalid
 from ostree_repo.repository.blobs import put_blob
 from ostree_repo.repository.closure import (
@@ -658,14 +658,14 @@ async def _save_closure(
     *,
     stored: dict[Key, int],
     archived: dict[str, bytes],
-    dirtrees: dict[str, tuple[int, DirTree]],
+    dirtrees: dict[str, tuple[int, DirTreeRefs]],
 ) -> Closure:
     """Compute and save the closure of ``commit`` unless the store has it already.
 
     The sizes of objects this import stored are known (``stored``), and so are those of
     the parent's objects (its closure); only the others are asked of the store.
     The dirtrees this import stored are in ``archived``; ``dirtrees`` keeps the size and
-    parsed form of each dirtree seen, for the next commit. Raises _MissingObjectError
+    references of each dirtree seen, for the next commit. Raises _MissingObjectError
     naming the first object that is nowhere.
     """
     existing = await load_closure(store, commit)
@@ -690,7 +690,7 @@ async def _save_closure(
         blob = archived.get(tree)
         if blob is None:
             blob = await read(tree, ObjectType.DIRTREE)
-        dirtrees[tree] = (len(blob), DirTree.from_bytes(blob))
+        dirtrees[tree] = (len(blob), dirtree_references(blob))
 
     data = await read(commit, ObjectType.COMMIT)
     sizes: dict[Key, int] = {object_key(ObjectType.COMMIT, commit): len(data)}
@@ -702,14 +702,14 @@ async def _save_closure(
         await _each([t for t in pending if t not in dirtrees], visit, 16)
         found, pending = pending, []
         for tree in found:
-            tree_size, entries = dirtrees[tree]
+            tree_size, (files, dirs) = dirtrees[tree]
             sizes[object_key(ObjectType.DIRTREE, tree)] = tree_size
-            leaves.update(object_key(ObjectType.FILE, f.checksum) for f in entries.files)
-            for d in entries.dirs:
-                leaves.add(object_key(ObjectType.DIRMETA, d.meta))
-                if d.tree not in seen:
-                    seen.add(d.tree)
-                    pending.append(d.tree)
+            leaves.update(object_key(ObjectType.FILE, checksum) for checksum in files)
+            for subtree, meta in dirs:
+                leaves.add(object_key(ObjectType.DIRMETA, meta))
+                if subtree not in seen:
+                    seen.add(subtree)
+                    pending.append(subtree)
     unknown: list[Key] = []
     for key in leaves:
         size = stored.get(key)
@@ -795,7 +795,7 @@ async def _finish(
     _add_refs(ingest, collected, base)
     await _add_deltas(ingest, collected, store)
 
-    dirtrees: dict[str, tuple[int, DirTree]] = {}
+    dirtrees: dict[str, tuple[int, DirTreeRefs]] = {}
     boundaries: dict[str, str | None] = {}  # the first ancestor outside the archive
     for checksum in _oldest_first(parents):
         parent = parents[checksum]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import stat
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeAlias
 
 import attrs
 
@@ -124,7 +124,29 @@ def check_dirtree(data: bytes | bytearray | memoryview) -> None:
         DirTree.from_bytes(buf)
 
 
-def _plain_dirtree(buf: bytes) -> bool:
+DirTreeRefs: TypeAlias = tuple[list[str], list[tuple[str, str]]]
+"""What a dirtree refers to: file content checksums; (dirtree, dirmeta) of subdirectories."""
+
+
+def dirtree_references(data: bytes | bytearray | memoryview) -> DirTreeRefs:
+    """What a ``.dirtree`` refers to: its files' content checksums and its
+    subdirectories' (dirtree, dirmeta) checksums, in order, for walks and closures that
+    need no names. Accepts and refuses exactly what :meth:`DirTree.from_bytes` does; the
+    common layout is read directly, without building entry objects."""
+    buf = data if type(data) is bytes else bytes(data)
+    files: list[bytes] = []
+    dirs: list[tuple[bytes, bytes]] = []
+    if _plain_dirtree(buf, files, dirs):
+        return [f.hex() for f in files], [(t.hex(), m.hex()) for t, m in dirs]
+    tree = DirTree.from_bytes(buf)
+    return [f.checksum for f in tree.files], [(d.tree, d.meta) for d in tree.dirs]
+
+
+def _plain_dirtree(
+    buf: bytes,
+    files_out: list[bytes] | None = None,
+    dirs_out: list[tuple[bytes, bytes]] | None = None,
+) -> bool:
     """True if ``buf`` is a valid dirtree of the common layout; False means "not sure".
 
     ``(a(say)a(sayay))`` in normal form: the two arrays, then the end of the first as a
@@ -133,6 +155,8 @@ def _plain_dirtree(buf: bytes) -> bool:
     a ``(sayay)`` entry is ``name NUL tree meta off1 off0`` with ``off0 = len - 66`` and
     ``off1 = len - 34``. Names are then checked all at once: joined by ``/`` they must be
     UTF-8 without NUL and with no other ``/``, and none may be ``.`` or ``..``.
+    With ``files_out`` and ``dirs_out``, the raw checksums are collected into them (valid
+    only when the result is True).
     """
     end = len(buf)
     width = offset_width(end)
@@ -153,6 +177,8 @@ def _plain_dirtree(buf: bytes) -> bool:
         if not 34 <= size <= 0xFF or buf[pos - 1] != size - 33 or buf[pos - 34]:
             return False
         names.append(buf[prev : pos - 34])
+        if files_out is not None:
+            files_out.append(buf[pos - 33 : pos - 1])
         prev = pos
     dirs = _array_ends(buf, split, table)
     if dirs is None:
@@ -169,6 +195,8 @@ def _plain_dirtree(buf: bytes) -> bool:
         ):
             return False
         names.append(buf[prev : pos - 67])
+        if dirs_out is not None:
+            dirs_out.append((buf[pos - 66 : pos - 34], buf[pos - 34 : pos - 2]))
         prev = pos
     if not names:
         return True

@@ -20,7 +20,8 @@ import zstandard
 
 from ostree_repo._tasks import task_group
 from ostree_repo.errors import InvalidObjectError, NotFoundError
-from ostree_repo.objects import Commit, DirTree, ObjectType
+from ostree_repo.objects import Commit, ObjectType
+from ostree_repo.objects.tree import DirTreeRefs, dirtree_references
 from ostree_repo.repository.layout import closure_path
 from ostree_repo.store import ObjectStore
 
@@ -122,25 +123,25 @@ async def compute_closure(
     seen_trees: set[str] = set()
     limiter = anyio.CapacityLimiter(concurrency)
 
-    async def visit(tree: str, found: list[DirTree]) -> None:
+    async def visit(tree: str, found: list[DirTreeRefs]) -> None:
         async with limiter:
             blob = await _read(store, tree, ObjectType.DIRTREE)
         sizes[object_key(ObjectType.DIRTREE, tree)] = len(blob)
-        found.append(DirTree.from_bytes(blob))
+        found.append(dirtree_references(blob))
 
     while pending_trees:
-        found: list[DirTree] = []
+        found: list[DirTreeRefs] = []
         async with task_group() as tg:
             for tree in pending_trees:
                 tg.start_soon(visit, tree, found)
         pending_trees = []
-        for tree_obj in found:
-            files.update(f.checksum for f in tree_obj.files)
-            for d in tree_obj.dirs:
-                metas.add(d.meta)
-                if d.tree not in seen_trees:
-                    seen_trees.add(d.tree)
-                    pending_trees.append(d.tree)
+        for tree_files, tree_dirs in found:
+            files.update(tree_files)
+            for subtree, meta in tree_dirs:
+                metas.add(meta)
+                if subtree not in seen_trees:
+                    seen_trees.add(subtree)
+                    pending_trees.append(subtree)
 
     async def size_of(objtype: ObjectType, checksum: str) -> None:
         key = object_key(objtype, checksum)

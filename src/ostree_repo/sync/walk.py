@@ -35,7 +35,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ostree_repo._tasks import task_group
 from ostree_repo.errors import ChecksumMismatchError, InvalidObjectError
-from ostree_repo.objects import DirTree, ObjectType
+from ostree_repo.objects import ObjectType
+from ostree_repo.objects.tree import dirtree_references
 from ostree_repo.objects.verify import find_invalid
 from ostree_repo.repository.closure import Key, object_key
 from ostree_repo.store import ObjectStore, Staging
@@ -217,12 +218,12 @@ class _Walk:
             if self.full:
                 await self.send_pending()
         if objtype is ObjectType.DIRTREE:
-            tree = DirTree.from_bytes(data)
+            files, dirs = dirtree_references(data)
             entries: list[tuple[str, ObjectType]] = []
-            for d in tree.dirs:
-                entries.append((d.meta, ObjectType.DIRMETA))
-                entries.append((d.tree, ObjectType.DIRTREE))
-            entries.extend((f.checksum, ObjectType.FILE) for f in tree.files)
+            for subtree, meta in dirs:
+                entries.append((meta, ObjectType.DIRMETA))
+                entries.append((subtree, ObjectType.DIRTREE))
+            entries.extend((checksum, ObjectType.FILE) for checksum in files)
             await self.enqueue_new(entries)
 
     # -- batched writes ------------------------------------------------------------------
