@@ -239,3 +239,22 @@ async def test_concurrent_stagings_flush_and_discard_only_their_own(tmp_path: Pa
         assert await store.has_objects([(o.checksum, D) for o in dropped]) == [False] * 40
     assert our_temp_files(repo) == []
     ostree("fsck", f"--repo={repo}")
+
+
+async def test_after_a_fork_the_child_starts_its_own_writers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    metas = dirmetas(4, start=800)
+    async with FilesystemStore(tmp_path / "repo", workers=1, workers_after=0) as store:
+        async with store.staging() as staging:
+            await staging.write_objects([(o.checksum, D, o.data) for o in metas[:2]])
+        inherited = pool_of(store)
+        real_pid = os.getpid()
+        monkeypatch.setattr(os, "getpid", lambda: real_pid + 1)  # as seen in a forked child
+        async with store.staging() as staging:
+            await staging.write_objects([(o.checksum, D, o.data) for o in metas[2:]])
+        assert pool_of(store) is not inherited
+        assert inherited._children[0].process.poll() is None  # the parent's, left alone
+        monkeypatch.undo()
+        inherited.close()
+        assert await store.has_objects([(o.checksum, D) for o in metas]) == [True] * 4

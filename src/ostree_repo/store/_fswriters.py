@@ -267,6 +267,8 @@ class WriterPool:
         self._children: list[_Child] = []
         self._idle: queue.SimpleQueue[_Child] = queue.SimpleQueue()
         self.broken = False
+        self.pid = os.getpid()
+        """The process the children belong to (after a ``fork``, not the child's)."""
 
     def start(self) -> bool:
         """Start the children; False (and nothing left running) if they cannot start."""

@@ -150,6 +150,8 @@ class FilesystemStore(ObjectStore):
         """The writer processes, or None: none configured, they cannot start, or (unless
         ``wait``) they are still starting, in a background thread, meanwhile."""
         with self._pool_lock:
+            if self._pool is not None and self._pool.pid != os.getpid():
+                self._pool = None  # inherited through fork: its pipes are the parent's
             if self._pool is not None and self._pool.broken:
                 self._pool.close()
                 self._pool = None
