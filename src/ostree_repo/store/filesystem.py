@@ -644,13 +644,11 @@ class _FilesystemStaging(Staging):
             return []
         written, staged = self.store._stage_sync(entries)
         if self._add(staged):
-            self._flush_sync()
+            self._publish_own()
         return written
 
     def _flush_sync(self) -> None:
-        with self._lock:
-            staged, self._staged = self._staged, []
-        self.store._publish_sync(staged)
+        self._publish_own()
         if self._pool is not None:
             self._pool.flush(self._id)
 
