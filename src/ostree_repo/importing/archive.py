@@ -26,8 +26,8 @@ import hashlib
 import os
 import tempfile
 import threading
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterator
-from typing import IO, Any, Protocol, TypeVar, cast
+from collections.abc import AsyncIterable, Callable, Iterator
+from typing import IO, Any, Protocol, cast
 
 import anyio
 import anyio.from_thread
@@ -40,7 +40,6 @@ from ostree_repo.errors import (
     GVariantError,
     InvalidNameError,
     InvalidObjectError,
-    NotFoundError,
 )
 from ostree_repo.importing._tarstream import CHUNK, ArchiveLimits, Member, TarStream, resolve_link
 from ostree_repo.importing.config import parse_repo_config
@@ -75,6 +74,8 @@ from ostree_repo.repository.blobs import put_blob
 from ostree_repo.repository.closure import (
     Closure,
     Key,
+    MissingObjectError,
+    compute_closure,
     load_closure,
     object_key,
     save_closure,
@@ -97,8 +98,6 @@ BATCH_BYTES = 1 << 20
 BATCH_OBJECTS = 128
 #: Delta parts are held in memory up to this size, then spooled to a temporary file.
 SPOOL_MEMORY = 1 << 20
-
-_T = TypeVar("_T")
 
 
 class Readable(Protocol):
@@ -625,19 +624,6 @@ class _MissingObjectError(Exception):
     """An object a commit needs is not in the store."""
 
 
-async def _each(items: Iterable[_T], func: Callable[[_T], Awaitable[None]], limit: int) -> None:
-    """``await func(item)`` for every item, ``limit`` at a time (not a task per item)."""
-    iterator = iter(items)
-
-    async def worker() -> None:
-        for item in iterator:
-            await func(item)
-
-    async with task_group() as tg:
-        for _ in range(limit):
-            tg.start_soon(worker)
-
-
 def _check_self_contained(closure: Closure, archive_keys: dict[Key, int]) -> None:
     """Raise _MissingObjectError unless every object of ``closure`` (but the commit, which
     is in the archive) came with the archive."""
@@ -657,81 +643,32 @@ async def _save_closure(
     parent: str | None,
     *,
     stored: dict[Key, int],
-    archived: dict[str, bytes],
     dirtrees: dict[str, tuple[int, DirTreeRefs]],
 ) -> Closure:
     """Compute and save the closure of ``commit`` unless the store has it already.
 
     The sizes of objects this import stored are known (``stored``), and so are those of
     the parent's objects (its closure); only the others are asked of the store.
-    The dirtrees this import stored are in ``archived``; ``dirtrees`` keeps the size and
-    references of each dirtree seen, for the next commit. Raises _MissingObjectError
-    naming the first object that is nowhere.
+    ``dirtrees`` (size and references by checksum, filled with those this import stored)
+    is shared by the commits' walks. Raises _MissingObjectError naming the first object
+    that is nowhere.
     """
     existing = await load_closure(store, commit)
     if existing is not None:
         return existing
-    inherited: dict[Key, int] = {}
+    known: dict[Key, int] = {}
     if parent is not None:
         parent_closure = await load_closure(store, parent)
         if parent_closure is not None:
-            inherited = parent_closure.sizes
-
-    async def read(checksum: str, objtype: ObjectType) -> bytes:
-        try:
-            return await store.read_object(checksum, objtype)
-        except NotFoundError:
-            raise _MissingObjectError(
-                f"commit {commit} needs {objtype.value} object {checksum}, which is neither "
-                "in the archive nor in the store"
-            ) from None
-
-    async def visit(tree: str) -> None:
-        blob = archived.get(tree)
-        if blob is None:
-            blob = await read(tree, ObjectType.DIRTREE)
-        dirtrees[tree] = (len(blob), dirtree_references(blob))
-
-    data = await read(commit, ObjectType.COMMIT)
-    sizes: dict[Key, int] = {object_key(ObjectType.COMMIT, commit): len(data)}
-    root = Commit.from_bytes(data)
-    leaves: set[Key] = {object_key(ObjectType.DIRMETA, root.root_meta)}
-    pending = [root.root_tree]
-    seen = set(pending)
-    while pending:
-        await _each([t for t in pending if t not in dirtrees], visit, 16)
-        found, pending = pending, []
-        for tree in found:
-            tree_size, (files, dirs) = dirtrees[tree]
-            sizes[object_key(ObjectType.DIRTREE, tree)] = tree_size
-            leaves.update(object_key(ObjectType.FILE, checksum) for checksum in files)
-            for subtree, meta in dirs:
-                leaves.add(object_key(ObjectType.DIRMETA, meta))
-                if subtree not in seen:
-                    seen.add(subtree)
-                    pending.append(subtree)
-    unknown: list[Key] = []
-    for key in leaves:
-        size = stored.get(key)
-        if size is None or size < 0:
-            size = inherited.get(key)
-        if size is None:
-            unknown.append(key)
-        else:
-            sizes[key] = size
-
-    async def size_of(key: Key) -> None:
-        objtype, checksum = split_key(key)
-        try:
-            sizes[key] = await store.object_size(checksum, objtype)
-        except NotFoundError:
-            raise _MissingObjectError(
-                f"commit {commit} needs {objtype.value} object {checksum}, which is neither "
-                "in the archive nor in the store"
-            ) from None
-
-    await _each(unknown, size_of, 32)
-    closure = Closure(commit, sizes)
+            known.update(parent_closure.sizes)
+    known.update((key, size) for key, size in stored.items() if size >= 0)
+    try:
+        closure = await compute_closure(store, commit, known, trees=dirtrees)
+    except MissingObjectError as e:
+        raise _MissingObjectError(
+            f"commit {commit} needs {e.objtype.value} object {e.checksum}, which is neither "
+            "in the archive nor in the store"
+        ) from None
     await save_closure(store, closure)
     return closure
 
@@ -795,7 +732,8 @@ async def _finish(
     _add_refs(ingest, collected, base)
     await _add_deltas(ingest, collected, store)
 
-    dirtrees: dict[str, tuple[int, DirTreeRefs]] = {}
+    # the dirtrees this import stored (so verified): the walks need not read them back
+    dirtrees = {tree: (len(blob), dirtree_references(blob)) for tree, blob in trees.items()}
     boundaries: dict[str, str | None] = {}  # the first ancestor outside the archive
     for checksum in _oldest_first(parents):
         parent = parents[checksum]
@@ -804,7 +742,7 @@ async def _finish(
         orphaned = boundary is not None and boundary not in base.commits
         try:
             closure = await _save_closure(
-                store, checksum, parents[checksum], stored=sizes, archived=trees, dirtrees=dirtrees
+                store, checksum, parents[checksum], stored=sizes, dirtrees=dirtrees
             )
             if orphaned:
                 # truncated history is accepted only when the archive itself holds the

@@ -25,7 +25,7 @@ from ostree_repo.objects.tree import DirTreeRefs, dirtree_references
 from ostree_repo.repository.layout import closure_path
 from ostree_repo.store import ObjectStore
 
-__all__ = ["Closure", "compute_closure", "load_closure", "save_closure"]
+__all__ = ["Closure", "MissingObjectError", "compute_closure", "load_closure", "save_closure"]
 
 _RECORD = struct.Struct("<B32sQ")
 _TYPES = {
@@ -100,42 +100,61 @@ async def save_closure(store: ObjectStore, closure: Closure) -> None:
     await store.write_named(closure_path(closure.commit), closure.to_bytes())
 
 
+class MissingObjectError(NotFoundError):
+    """An object a commit needs is not in the store (so the commit can have no closure)."""
+
+    def __init__(self, commit: str, objtype: ObjectType, checksum: str) -> None:
+        super().__init__(
+            f"commit {commit} needs {objtype.value} object {checksum}, which is not in the store"
+        )
+        self.commit = commit
+        self.objtype = objtype
+        self.checksum = checksum
+
+
 async def compute_closure(
     store: ObjectStore,
     commit: str,
     known_sizes: dict[Key, int] | None = None,
     concurrency: int = 32,
+    *,
+    trees: dict[str, tuple[int, DirTreeRefs]] | None = None,
 ) -> Closure:
     """Walk ``commit``'s tree in the store and return its closure.
 
     ``known_sizes`` (for example the closure of the parent commit) saves a size lookup for
-    every object it already lists. Raises :class:`NotFoundError` naming the first missing
-    object, so a closure only exists for commits whose objects are all stored.
+    every object it already lists. ``trees`` caches dirtrees (stored size, references) by
+    checksum: those in it are not read, those read are added, so the closures of related
+    commits read each shared dirtree once. Raises :class:`MissingObjectError` naming the
+    first missing object, so a closure only exists for commits whose objects are all
+    stored.
     """
     known = known_sizes or {}
+    cache = trees if trees is not None else {}
     sizes: dict[Key, int] = {}
-    data = await _read(store, commit, ObjectType.COMMIT)
+    data = await _read(store, commit, ObjectType.COMMIT, commit)
     sizes[object_key(ObjectType.COMMIT, commit)] = len(data)
     root = Commit.from_bytes(data)
     pending_trees = [root.root_tree]
     metas = {root.root_meta}
     files: set[str] = set()
-    seen_trees: set[str] = set()
+    seen_trees: set[str] = set(pending_trees)
     limiter = anyio.CapacityLimiter(concurrency)
 
-    async def visit(tree: str, found: list[DirTreeRefs]) -> None:
+    async def visit(tree: str) -> None:
         async with limiter:
-            blob = await _read(store, tree, ObjectType.DIRTREE)
-        sizes[object_key(ObjectType.DIRTREE, tree)] = len(blob)
-        found.append(dirtree_references(blob))
+            blob = await _read(store, tree, ObjectType.DIRTREE, commit)
+        cache[tree] = (len(blob), dirtree_references(blob))
 
     while pending_trees:
-        found: list[DirTreeRefs] = []
         async with task_group() as tg:
             for tree in pending_trees:
-                tg.start_soon(visit, tree, found)
-        pending_trees = []
-        for tree_files, tree_dirs in found:
+                if tree not in cache:
+                    tg.start_soon(visit, tree)
+        found, pending_trees = pending_trees, []
+        for tree in found:
+            size, (tree_files, tree_dirs) = cache[tree]
+            sizes[object_key(ObjectType.DIRTREE, tree)] = size
             files.update(tree_files)
             for subtree, meta in tree_dirs:
                 metas.add(meta)
@@ -144,17 +163,11 @@ async def compute_closure(
                     pending_trees.append(subtree)
 
     async def size_of(objtype: ObjectType, checksum: str) -> None:
-        key = object_key(objtype, checksum)
-        if key in known:
-            sizes[key] = known[key]
-            return
         async with limiter:
             try:
-                sizes[key] = await store.object_size(checksum, objtype)
+                sizes[object_key(objtype, checksum)] = await store.object_size(checksum, objtype)
             except NotFoundError:
-                raise NotFoundError(
-                    f"commit {commit} needs {objtype.value} object {checksum}, not in the store"
-                ) from None
+                raise MissingObjectError(commit, objtype, checksum) from None
 
     async with task_group() as tg:
         for objtype, checksums in ((ObjectType.DIRMETA, metas), (ObjectType.FILE, files)):
@@ -167,11 +180,11 @@ async def compute_closure(
     return Closure(commit, sizes)
 
 
-async def _read(store: ObjectStore, checksum: str, objtype: ObjectType) -> bytes:
+async def _read(store: ObjectStore, checksum: str, objtype: ObjectType, commit: str) -> bytes:
     try:
         return await store.read_object(checksum, objtype)
     except NotFoundError:
-        raise NotFoundError(f"{objtype.value} object {checksum} is not in the store") from None
+        raise MissingObjectError(commit, objtype, checksum) from None
 
 
 def union_keys(closures: Iterable[Closure]) -> set[Key]:
