@@ -131,3 +131,29 @@ def test_progress_bar_rendering() -> None:
     assert line.startswith("[" + "#" * 15 + "." * 15 + "]  50%")
     assert "1,234 objects (1,000 new)" in line
     assert ProgressBar.render(ImportProgress(bytes_read=2_000_000)).startswith("2.0 MB read")
+
+
+def test_workers_option(
+    archive: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ostree_repo.cli import build_parser
+    from ostree_repo.cli._verb import store_options
+
+    store = str(tmp_path / "store")
+    assert main(["--store", store, "--workers", "0", "import", "--json", "os", str(archive)]) == 0
+    assert json.loads(capsys.readouterr().out)["version"] == 1
+    parse = build_parser().parse_args
+    assert store_options(parse(["--store", store, "--workers", "2", "refs", "os"])) == {
+        "workers": 2
+    }
+    assert store_options(parse(["--store", "file:///srv/r", "refs", "os"])) == {}
+    monkeypatch.setenv("OSTREE_REPO_WORKERS", "0")  # read when the parser is made
+    assert store_options(build_parser().parse_args(["--store", store, "refs", "os"])) == {
+        "workers": 0
+    }
+    assert store_options(parse(["--store", "s3://bucket/r", "--workers", "2", "refs", "os"])) == {}
+    with pytest.raises(SystemExit):
+        parse(["--workers", "-1", "refs", "os"])

@@ -32,6 +32,16 @@ _VERBS: list[Verb] = [
 ]
 
 
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"not a number of processes: {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every verb registered."""
     parser = argparse.ArgumentParser(
@@ -42,6 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--store",
         default=os.environ.get("OSTREE_REPO_STORE", DEFAULT_STORE),
         help="store URL or path (default: $OSTREE_REPO_STORE, else ./ostree-store)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_workers,
+        default=os.environ.get("OSTREE_REPO_WORKERS") or None,
+        help="writer processes of a filesystem store for big imports, syncs and commits "
+        "(0: none; default: $OSTREE_REPO_WORKERS, else one per CPU up to 4; other stores "
+        "have none)",
     )
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for verb in _VERBS:

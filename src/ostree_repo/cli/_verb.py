@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,9 +13,10 @@ import attrs
 
 from ostree_repo.repository import RepositoryManager, VersionRecord
 
-__all__ = ["Verb", "run_with_manager", "version_json", "when"]
+__all__ = ["Verb", "run_with_manager", "store_options", "version_json", "when"]
 
 Output = tuple[Any, str]
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 @attrs.frozen
@@ -35,11 +37,25 @@ def run_with_manager(
 ) -> Output:
     """Open the store named by ``--store`` and run ``body`` with a manager for it."""
 
+    options = store_options(args)
+
     async def main() -> Output:
-        async with RepositoryManager.open(args.store) as manager:
+        async with RepositoryManager.open(args.store, **options) as manager:
             return await body(manager)
 
     return anyio.run(main)
+
+
+def store_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``open_store`` options that the global arguments ask for: ``--workers`` (or
+    ``$OSTREE_REPO_WORKERS``), for a filesystem store; other stores have no writer
+    processes, so it means nothing to them."""
+    workers = getattr(args, "workers", None)
+    if workers is None:
+        return {}
+    if _SCHEME.match(args.store) and not args.store.lower().startswith("file://"):
+        return {}
+    return {"workers": workers}
 
 
 def when(seconds: float) -> str:
