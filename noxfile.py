@@ -1,4 +1,4 @@
-"""Developer sessions: ``nox -s tests lint typecheck bench docs``."""
+"""Developer sessions: ``nox -s tests lint typecheck smoke bench docs``."""
 
 from __future__ import annotations
 
@@ -17,10 +17,18 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff lint and format check."""
-    session.install("ruff")
+    """ruff lint and format check; deptry: every import declared, every dependency used."""
+    session.install("-e", ".", "ruff", "deptry")
     session.run("ruff", "check", "src", "tests", "benchmarks", "scripts")
     session.run("ruff", "format", "--check", "src", "tests", "benchmarks", "scripts")
+    session.run("deptry", "src")
+
+
+@nox.session
+def smoke(session: nox.Session) -> None:
+    """The built wheel in brand-new venvs, with the latest and the lowest allowed versions."""
+    session.run("python", "scripts/smoke_install.py")
+    session.run("python", "scripts/smoke_install.py", "--lowest")
 
 
 @nox.session

@@ -421,7 +421,7 @@ def _serve(store_url: str, options: dict[str, Any]) -> Iterator[str]:
     try:
         import uvicorn
     except ImportError:  # pragma: no cover - uvicorn comes with ostree-repo[test]
-        pytest.fail("the ostree_server fixture needs uvicorn: pip install 'ostree-repo[test]'")
+        pytest.fail("the ostree_server fixture needs uvicorn: pip install 'ostree-repo[pytest]'")
     from ostree_repo.server import create_app
 
     app = create_app(store_url, store_options=dict(options) or None)

@@ -53,7 +53,6 @@ from typing import Final
 
 import anyio
 import anyio.abc
-import sniffio
 
 __all__ = [
     "DEFAULT_PORTS",
@@ -986,7 +985,7 @@ class Client:
 
     def _new_connection(self) -> _Connection:
         conn: _Connection
-        if self.native and sniffio.current_async_library() == "asyncio":
+        if self.native and _on_asyncio():
             conn = _AsyncioConnection(self)
         else:
             conn = _StreamConnection(self)
@@ -1105,3 +1104,12 @@ class Client:
         self._conns = []
         while self._all:
             await self._all.pop().close()
+
+
+def _on_asyncio() -> bool:
+    """Whether the running event loop is asyncio's (under trio there is none running)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

@@ -31,6 +31,7 @@ from typing import Protocol, Self, TypeVar
 
 import anyio
 import attrs
+import certifi
 import httpx
 
 from ostree_repo import __version__
@@ -157,12 +158,7 @@ def _ssl_context(options: RemoteOptions) -> ssl.SSLContext:
             capath=path if os.path.isdir(path) else None,
         )
     else:
-        try:
-            import certifi
-
-            ctx = ssl.create_default_context(cafile=certifi.where())
-        except ImportError:  # pragma: no cover - httpx depends on certifi
-            ctx = ssl.create_default_context()
+        ctx = ssl.create_default_context(cafile=certifi.where())
         if not options.verify:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
