@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -26,7 +26,13 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from ostree_repo.builder import Dir, commit_tree
 from ostree_repo.export import export_version
 from ostree_repo.importing import import_archive, import_directory
-from ostree_repo.repository import FsckReport, ReclaimReport, RepositoryManager, VersionRecord
+from ostree_repo.repository import (
+    FsckReport,
+    PublishHook,
+    ReclaimReport,
+    RepositoryManager,
+    VersionRecord,
+)
 from ostree_repo.repository.manager import DEFAULT_GRACE_SECONDS
 from ostree_repo.sync import SyncResult, sync_repository
 
@@ -38,13 +44,15 @@ __all__ = ["Manager"]
 class Manager:
     """Blocking access to the repositories of the store at ``url``."""
 
-    def __init__(self, url: str, **store_options: Any) -> None:
+    def __init__(
+        self, url: str, *, hooks: Sequence[PublishHook] | None = None, **store_options: Any
+    ) -> None:
         self._stack = contextlib.ExitStack()
         try:
             self._portal: BlockingPortal = self._stack.enter_context(start_blocking_portal())
             self.manager: RepositoryManager = self._stack.enter_context(
                 self._portal.wrap_async_context_manager(
-                    RepositoryManager.open(url, **store_options)
+                    RepositoryManager.open(url, hooks=hooks, **store_options)
                 )
             )
         except BaseException:
@@ -74,9 +82,18 @@ class Manager:
 
     # -- repositories and versions ------------------------------------------------------
 
-    def create_repository(self, name: str, *, exist_ok: bool = False) -> None:
-        """Create repository ``name``."""
-        self._portal.call(lambda: self.manager.create_repository(name, exist_ok=exist_ok))
+    def create_repository(
+        self, name: str, *, exist_ok: bool = False, settings: Mapping[str, Any] | None = None
+    ) -> None:
+        """Create repository ``name`` (with ``settings``: see :meth:`configure`)."""
+        self._portal.call(
+            lambda: self.manager.create_repository(name, exist_ok=exist_ok, settings=settings)
+        )
+
+    def configure(self, name: str, settings: Mapping[str, Any]) -> VersionRecord | None:
+        """Change the settings of ``name`` (sections; None removes one): a new version,
+        or None when nothing changed."""
+        return self._portal.call(lambda: self.manager.configure(name, settings))
 
     def repositories(self) -> list[str]:
         """The names of all repositories."""

@@ -7,6 +7,7 @@ trees reach, plus detached metadata, static deltas and a generated summary.
 
 from ostree_repo.repository.closure import Closure
 from ostree_repo.repository.content import diff
+from ostree_repo.repository.hooks import PublishHook, SettingsError
 from ostree_repo.repository.manager import FsckReport, ReclaimReport, RepositoryManager
 from ostree_repo.repository.records import CommitInfo, DeltaInfo, RepoConfig, VersionRecord
 from ostree_repo.repository.repository import Repository, VersionNotFoundError
@@ -16,10 +17,12 @@ __all__ = [
     "CommitInfo",
     "DeltaInfo",
     "FsckReport",
+    "PublishHook",
     "ReclaimReport",
     "RepoConfig",
     "Repository",
     "RepositoryManager",
+    "SettingsError",
     "VersionNotFoundError",
     "VersionRecord",
     "diff",

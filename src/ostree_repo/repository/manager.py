@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -33,6 +33,7 @@ from ostree_repo.repository.closure import (
     split_key,
 )
 from ostree_repo.repository.content import add_content, remove_content, select
+from ostree_repo.repository.hooks import PublishHook, check_settings, default_hooks
 from ostree_repo.repository.layout import repo_path
 from ostree_repo.repository.records import VersionRecord
 from ostree_repo.repository.repository import Repository
@@ -78,34 +79,54 @@ class ReclaimReport:
 class RepositoryManager:
     """All repositories of ``store``. The store must be open while the manager is used."""
 
-    def __init__(self, store: ObjectStore) -> None:
+    def __init__(self, store: ObjectStore, *, hooks: Sequence[PublishHook] | None = None) -> None:
         self.store = store
+        #: what runs whenever one of its repositories makes a version (see
+        #: :mod:`ostree_repo.repository.hooks`); :func:`default_hooks` unless given
+        self.hooks = default_hooks() if hooks is None else tuple(hooks)
         self._closures: dict[str, Closure] = {}
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, url: str, **store_options: Any) -> AsyncIterator[RepositoryManager]:
+    async def open(
+        cls, url: str, *, hooks: Sequence[PublishHook] | None = None, **store_options: Any
+    ) -> AsyncIterator[RepositoryManager]:
         """Open the store at ``url`` (see :func:`~ostree_repo.store.open_store` for the
-        options) and yield a manager for it."""
+        options) and yield a manager for it (``hooks``: as for the constructor)."""
         async with open_store(url, **store_options) as store:
-            yield cls(store)
+            yield cls(store, hooks=hooks)
 
     # -- repositories --------------------------------------------------------------------
 
     def repository(self, name: str) -> Repository:
         """Repository ``name`` (no I/O; see :meth:`Repository.exists`)."""
-        return Repository(self.store, name)
+        return Repository(self.store, name, self.hooks)
 
-    async def create_repository(self, name: str, *, exist_ok: bool = False) -> Repository:
-        """Create repository ``name``; ConflictError if it exists (unless ``exist_ok``)."""
+    async def create_repository(
+        self, name: str, *, exist_ok: bool = False, settings: Mapping[str, Any] | None = None
+    ) -> Repository:
+        """Create repository ``name``; ConflictError if it exists (unless ``exist_ok``).
+
+        ``settings`` (sections of :meth:`Repository.configure`) are checked first and
+        become version 1 of a new repository; an existing one (``exist_ok``) is
+        configured with them only where they differ.
+        """
         repo = self.repository(name)
+        if settings:
+            check_settings(self.hooks, {n: v for n, v in settings.items() if v is not None})
         doc = json.dumps({"name": name, "created": time.time()}).encode()
         try:
             await self.store.create_named(repo_path(name), doc)
         except ConflictError:
             if not exist_ok:
                 raise ConflictError(f"repository {name} already exists") from None
+        if settings:
+            await repo.configure(settings)
         return repo
+
+    async def configure(self, name: str, settings: Mapping[str, Any]) -> VersionRecord | None:
+        """Change the settings of repository ``name`` (see :meth:`Repository.configure`)."""
+        return await self.repository(name).configure(settings)
 
     async def repositories(self) -> list[str]:
         """The names of all repositories, sorted."""

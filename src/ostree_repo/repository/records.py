@@ -92,6 +92,9 @@ class VersionRecord:
     other collections; ``commits`` holds every commit of the version (also those no ref
     points at); ``deltas`` maps delta names (``FROM-TO`` or ``TO``) to their blobs.
     ``summary`` and ``summary_sig`` are blobs. ``action`` says what made the version.
+    ``settings`` holds the repository's policies, a JSON object of sections each owned
+    by one feature (see :mod:`ostree_repo.repository.hooks`); it is carried forward from
+    version to version.
     """
 
     repository: str
@@ -107,6 +110,7 @@ class VersionRecord:
     summary_sig: str | None = None
     base: int | None = None
     action: dict[str, Any] = attrs.field(factory=dict)
+    settings: dict[str, Any] = attrs.field(factory=dict)
     #: random token of the writer that created the record (tells it its own record apart)
     writer: str = ""
 
@@ -144,6 +148,7 @@ class VersionRecord:
             "tombstones": sorted(self.tombstones),
             "summary": self.summary,
             "summary_sig": self.summary_sig,
+            "settings": dict(sorted(self.settings.items())),
             "writer": self.writer,
         }
         return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
@@ -169,6 +174,7 @@ class VersionRecord:
                 summary_sig=doc["summary_sig"],
                 base=doc["base"],
                 action=doc["action"],
+                settings=doc.get("settings", {}),
                 writer=doc.get("writer", ""),
             )
         except (ValueError, KeyError, TypeError) as e:

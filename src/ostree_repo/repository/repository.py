@@ -13,13 +13,14 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
 
 from ostree_repo.errors import ConflictError, NotFoundError, OstreeRepoError
 from ostree_repo.repository.blobs import put_blob
+from ostree_repo.repository.hooks import PublishHook, check_settings
 from ostree_repo.repository.layout import (
     deleted_path,
     parse_version_path,
@@ -53,15 +54,18 @@ def _content(record: VersionRecord) -> tuple[Any, ...]:
         record.tombstones,
         record.config,
         record.summary_sig,
+        record.settings,
     )
 
 
 class Repository:
     """Repository ``name`` in ``store``: its versions, and publishing new ones."""
 
-    def __init__(self, store: ObjectStore, name: str) -> None:
+    def __init__(self, store: ObjectStore, name: str, hooks: Sequence[PublishHook] = ()) -> None:
         self.store = store
         self.name = validate_repository_name(name)
+        #: what runs whenever this repository makes a version (see :mod:`.hooks`)
+        self.hooks = tuple(hooks)
 
     def __repr__(self) -> str:
         return f"Repository({self.name!r})"
@@ -149,6 +153,8 @@ class Repository:
             draft = await change(base)
             if draft is None or _content(draft) == _content(base):
                 return None
+            for hook in self.hooks:
+                draft = await hook.prepare(self, base, draft)
             draft.check()
             created = time.time()
             record = attrs.evolve(
@@ -162,21 +168,49 @@ class Repository:
             if record.summary is None or record.summary == base.summary:
                 summary = build_summary(record, int(created))
                 record = attrs.evolve(record, summary=await put_blob(self.store, summary))
+            for hook in self.hooks:
+                record = await hook.seal(self, base, record)
             record = attrs.evolve(record, writer=uuid.uuid4().hex)
-            path = version_path(self.name, record.number)
-            try:
-                await self.store.create_named(path, record.to_bytes())
-            except ConflictError:
-                # Usually another writer took this number: rebase on its version. But a
-                # create whose reply was lost and then retried also lands here: if the
-                # record is ours, we won.
-                with contextlib.suppress(NotFoundError):
-                    stored, _ = await self.store.read_named(path)
-                    if VersionRecord.from_bytes(stored).writer == record.writer:
-                        return record
-                continue
-            return record
+            if await self._store_record(record):
+                for hook in self.hooks:
+                    await hook.published(self, record)
+                return record
         raise OstreeRepoError(f"gave up publishing to {self.name} after {MAX_ATTEMPTS} races")
+
+    async def _store_record(self, record: VersionRecord) -> bool:
+        """Write ``record`` under its number; False when another writer took the number."""
+        path = version_path(self.name, record.number)
+        try:
+            await self.store.create_named(path, record.to_bytes())
+        except ConflictError:
+            # Usually another writer took this number: the caller rebases on its version.
+            # But a create whose reply was lost and then retried also lands here: if the
+            # record stored is ours (the writer nonce says so), we won.
+            with contextlib.suppress(NotFoundError):
+                stored, _ = await self.store.read_named(path)
+                if VersionRecord.from_bytes(stored).writer == record.writer:
+                    return True
+            return False
+        return True
+
+    async def configure(self, settings: Mapping[str, Any]) -> VersionRecord | None:
+        """Change the repository's settings: each section of ``settings`` replaces the
+        one of that name, checked by the hook that owns it; a section given as None is
+        removed. The change is a new version (None when nothing changed), which every
+        hook sees as it sees any other; later versions carry the settings forward.
+        """
+        removed = {name for name, value in settings.items() if value is None}
+        changed = check_settings(self.hooks, {n: v for n, v in settings.items() if v is not None})
+
+        async def change(base: VersionRecord) -> VersionRecord:
+            kept = {n: v for n, v in base.settings.items() if n not in removed}
+            new = {**kept, **changed}
+            if new == base.settings:
+                return base
+            # the summary is regenerated, so a signature of the old one would not fit it
+            return attrs.evolve(base, settings=new, summary_sig=None)
+
+        return await self.publish(change, {"kind": "configure", "sections": sorted(settings)})
 
     async def delete_version(self, number: int) -> None:
         """Delete version ``number``: it disappears from listings and cannot be served.

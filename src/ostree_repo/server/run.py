@@ -112,7 +112,9 @@ def _run_uvicorn(
         import uvicorn
         from uvicorn.config import LOGGING_CONFIG
     except ImportError:
-        raise OstreeRepoError("uvicorn is not installed: pip install 'ostree-repo[uvicorn]'") from None
+        raise OstreeRepoError(
+            "uvicorn is not installed: pip install 'ostree-repo[uvicorn]'"
+        ) from None
     app = _load_app(store_url, options)
     config = uvicorn.Config(
         app,
