@@ -14,7 +14,7 @@ import pytest
 
 from ostree_repo.errors import ChecksumMismatchError, StoreError
 from ostree_repo.objects.objtype import ObjectType
-from ostree_repo.store import FilesystemStore, filesystem, open_store
+from ostree_repo.store import FilesystemStore, _disk, filesystem, open_store
 from ostree_repo.store.filesystem import CONFIG
 
 from .objfactory import dirmeta, file_object, padded_dirmeta
@@ -222,16 +222,16 @@ async def test_batch_writes_sync_and_clean_up(
     real_fsync = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: (calls.append("fsync"), real_fsync(fd))[1])
     if not syncfs:
-        monkeypatch.setattr(filesystem, "_syncfs_function", lambda: None)
+        monkeypatch.setattr(_disk, "_syncfs_function", lambda: None)
     else:
-        real = filesystem._syncfs_function()
+        real = _disk._syncfs_function()
         assert real is not None, "syncfs is expected on Linux"
 
         def counted(fd: int) -> int:
             calls.append("syncfs")
             return real(fd)
 
-        monkeypatch.setattr(filesystem, "_syncfs_function", lambda: counted)
+        monkeypatch.setattr(_disk, "_syncfs_function", lambda: counted)
     repo = tmp_path / "repo"
     objects = [dirmeta(500 + i) for i in range(20)] + [padded_dirmeta(600, 3000)]
     async with FilesystemStore(repo) as store:

@@ -5,21 +5,36 @@ temporary file are cheap in C and in the kernel, but the Python around them hold
 GIL, so one process writes objects at the speed of one core whatever the thread count.
 A :class:`WriterPool` runs a few child processes (``python -c``, the same interpreter;
 no ``multiprocessing``, so an embedding program's ``__main__`` is never re-imported) and
-hands each batch to an idle one over a pipe. The child checks every object (the store's
-gate, exactly as in-process), writes it into the store's ``tmp/`` and holds it there
-until the parent says flush: then it makes the files durable and renames them into place
-(:meth:`FilesystemStore._publish_sync`, the very code the in-process staging runs). A
-child also flushes on its own every ``flush_every`` objects, as a staging does.
+hands each batch to an idle one over a pipe. Each child has its own
+:class:`~._disk.Disk` over the store's directory (the very code the in-process staging
+runs): it checks every object (the store's gate, exactly as in-process), writes it into
+``tmp/`` and holds it there until the parent says flush; then it makes the files durable
+and renames them into place (:meth:`~._disk.Disk.publish`). A child also flushes on its
+own every ``flush_every`` objects, as a staging does.
 
-The protocol is lock-step, one request and one reply at a time per child:
+The protocol is lock-step, one request and one reply at a time per child (so a reply
+always answers the last request, and a pipe never holds more than one batch):
 
+* start-up: the child writes ``R`` once it has imported what it needs; the parent waits
+  for that from every child before using any (a child that cannot start makes the pool
+  unavailable, and the store writes in-process).
 * request: ``op`` (1 byte: ``W`` write, ``F`` flush, ``D`` discard), staging id (u32),
   payload length (u32), payload. A ``W`` payload is, per object, its raw 32-byte
   checksum, its type (u8, the index in :class:`ObjectType`), its length (u32) and bytes.
+  ``F`` and ``D`` have no payload.
 * reply: status (``k`` ok, ``v`` an object failed verification, ``o`` an OS error),
   payload length (u32), payload: for ``W``/``k`` one byte per object (1 = written,
   0 = the store had it); for ``v`` the object's index (u32) then the message; for ``o``
   the message.
+
+Who holds what: a staging's files are spread over every child that wrote one of its
+batches, so ``F`` and ``D`` go to all children. The parent takes every child's lock, in
+one fixed order (no deadlock between two stagings flushing at once), sends the request
+to all, then reads all replies: the children flush in parallel, and no ``W`` of another
+thread can slip in between. A ``W`` goes to whichever child is idle.
+
+A ``v`` reply only names the bad object; the parent verifies that object again
+in-process to raise the very error (and message) an in-process write raises.
 
 A child that dies (killed, out of memory) breaks the pool: the call fails with
 StoreError, and so does every later one; the store then starts a new pool for its next
@@ -44,6 +59,7 @@ from collections.abc import Sequence
 
 from ostree_repo.errors import GVariantError, InvalidObjectError, StoreError
 from ostree_repo.objects.objtype import ObjectType
+from ostree_repo.store._disk import Disk, Staged, StageEntry
 from ostree_repo.store.chunks import Buffer
 
 __all__ = ["ObjectRefusedError", "WriterPool", "child_main"]
@@ -74,26 +90,31 @@ class ObjectRefusedError(Exception):
 
 def child_main() -> None:
     """A writer process: ``python -c '...; child_main()' ROOT FSYNC FLUSH_EVERY``."""
-    from ostree_repo.store.filesystem import FilesystemStore
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's ^C is the parent's to handle
     rfd = sys.stdin.fileno()
     wfd = os.dup(sys.stdout.fileno())
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not hit the pipe
     root, fsync, flush_every = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3])
-    store = FilesystemStore(root, create=False, fsync=fsync)
+    disk = Disk(root, fsync)
     _write_all(wfd, b"R")
-    _serve(store, rfd, wfd, flush_every)
+    _serve(disk, rfd, wfd, flush_every)
 
 
-def _serve(store: object, rfd: int, wfd: int, flush_every: int) -> None:
+def _serve(disk: Disk, rfd: int, wfd: int, flush_every: int) -> None:
+    """Answer requests until the input ends; then remove every file not flushed yet.
+
+    State: for each staging id, the files this process staged for it and has not
+    flushed (``staged``). ``W`` adds to a staging's list (flushing it on its own once it
+    holds ``flush_every`` files, as the in-process staging does), ``F`` publishes it and
+    ``D`` removes its files; both forget the id, so the parent may reuse it. A failed
+    request changes nothing else: a refused batch leaves no file (``Disk.stage`` removes
+    what it wrote), and the staging's earlier files stay staged until its ``D``.
+    """
     from ostree_repo.objects.names import object_path
     from ostree_repo.objects.verify import find_invalid, whole_verifier
     from ostree_repo.store.base import PutMode
-    from ostree_repo.store.filesystem import FilesystemStore, _StageEntry
 
-    assert isinstance(store, FilesystemStore)
-    staged: dict[int, list[tuple[str, str]]] = {}
+    staged: dict[int, list[Staged]] = {}
     buffer = bytearray(1 << 20)  # reused: no large allocation per request
     try:
         while head := _read_exact(rfd, _REQUEST.size):
@@ -106,23 +127,23 @@ def _serve(store: object, rfd: int, wfd: int, flush_every: int) -> None:
             objects = _decode(payload) if op == b"W" else []
             try:
                 if op == b"W":
-                    entries: list[_StageEntry] = []
+                    entries: list[StageEntry] = []
                     for checksum, objtype, data in objects:
                         mode = PutMode.IDEMPOTENT if objtype.is_hashed else PutMode.OVERWRITE
                         path = object_path(checksum, objtype)
                         entries.append((path, data, whole_verifier(objtype, checksum), mode))
                     # as in-process: objects the store has are skipped, the rest verified
-                    written, new = store._stage_sync(entries)
+                    written, new = disk.stage(entries)
                     mine = staged.setdefault(sid, [])
                     mine.extend(new)
                     if len(mine) >= flush_every:
-                        store._publish_sync(mine)
+                        disk.publish(mine)
                     reply = bytes(written)
                 elif op == b"F":
-                    store._publish_sync(staged.pop(sid, []))
+                    disk.publish(staged.pop(sid, []))
                     reply = b""
                 else:
-                    store._discard_sync(staged.pop(sid, []))
+                    disk.discard(staged.pop(sid, []))
                     reply = b""
             except (InvalidObjectError, GVariantError) as e:
                 bad = find_invalid(objects)  # which one (this is the error path)
@@ -137,7 +158,7 @@ def _serve(store: object, rfd: int, wfd: int, flush_every: int) -> None:
             _write_all(wfd, _REPLY.pack(b"k", len(reply)) + reply)
     finally:
         for files in staged.values():
-            store._discard_sync(files)
+            disk.discard(files)
 
 
 def _decode(payload: memoryview) -> list[tuple[str, ObjectType, memoryview]]:

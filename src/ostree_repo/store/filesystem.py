@@ -19,44 +19,33 @@ per-object write (data durable before the name appears, names durable before the
 returns) at two filesystem syncs per batch, as libostree's transactions do. Where
 ``syncfs`` is unavailable each file and each touched directory is fsynced instead.
 
-Blocking calls run in worker threads (``anyio.to_thread``), one thread hop per small
-operation, per batch, and per 1 MiB chunk of a stream. A staging that writes many
-objects hands its batches to writer processes (:mod:`._fswriters`), which verify and
-write them on the other cores.
+The blocking file work is :class:`._disk.Disk`'s; this class runs it in worker threads
+(``anyio.to_thread``), one thread hop per small operation, per batch, and per 1 MiB chunk
+of a stream. A staging that writes many objects hands its batches to writer processes
+(:mod:`._fswriters`), which verify and write them on the other cores with a
+:class:`._disk.Disk` of their own.
 """
 
 from __future__ import annotations
 
 import configparser
 import contextlib
-import ctypes
-import ctypes.util
-import fcntl
 import functools
 import itertools
 import os
-import secrets
 import threading
 import time
 import urllib.parse
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
-from typing import TypeAlias, TypeVar
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
+from typing import TypeVar
 
 import anyio
 import anyio.to_thread
 
 from ostree_repo.errors import ConflictError, InvalidObjectError, NotFoundError, StoreError
 from ostree_repo.objects.objtype import ObjectType
-from ostree_repo.store._fsio import (
-    O_CLOEXEC,
-    TempFile,
-    open_file,
-    read_file,
-    sha256_file,
-    size_of,
-    thread_lock,
-    write_all,
-)
+from ostree_repo.store._disk import TEMP_PREFIX, Disk, Staged
+from ostree_repo.store._fsio import TempFile, open_file, read_file, size_of
 from ostree_repo.store._fswriters import ObjectRefusedError, WriterPool
 from ostree_repo.store.base import (
     Entry,
@@ -86,11 +75,7 @@ CONFIG = "[core]\nrepo_version=1\nmode=archive-z2\n"
 """The ``config`` a new store gets: what ``ostree init --mode=archive`` writes."""
 
 _SKELETON = ("objects", "tmp", "extensions", "state", "refs/heads", "refs/mirrors", "refs/remotes")
-_TEMP_PREFIX = ".store-"
 _TEMP_EXPIRY = 24 * 3600  # seconds; like ostree's core.tmp-expiry-secs default
-_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | O_CLOEXEC
-_StageEntry: TypeAlias = tuple[str, bytes | memoryview, Verifier, PutMode]
-"""A :data:`PutEntry` whose bytes may also be a view (the writer processes' buffers)."""
 
 
 class FilesystemStore(ObjectStore):
@@ -119,10 +104,7 @@ class FilesystemStore(ObjectStore):
         self.url = "file://" + urllib.parse.quote(self.root)
         self._create = create
         self._fsync = fsync
-        self._tmp = os.path.join(self.root, "tmp")
-        self._lock_path = os.path.join(self._tmp, "store.lock")
-        self._temp_base = os.path.join(self._tmp, f"{_TEMP_PREFIX}{secrets.token_hex(6)}-")
-        self._temp_counter = itertools.count()
+        self._disk = Disk(self.root, fsync)
         cpus = os.cpu_count() or 1
         self._workers = (min(cpus, 4) if cpus > 1 else 0) if workers is None else workers
         self._workers_after = workers_after
@@ -181,20 +163,21 @@ class FilesystemStore(ObjectStore):
                 self._pool = pool
 
     def _init_sync(self) -> None:
+        disk = self._disk
         config = os.path.join(self.root, "config")
         if not os.path.exists(config):
             if not self._create:
                 raise StoreError(f"{self.root} is not an OSTree repository (no config)")
             for sub in _SKELETON:
-                self._makedirs(os.path.join(self.root, sub))
-            temp = self._temp_path()
+                disk.makedirs(os.path.join(self.root, sub))
+            temp = disk.temp_path()
             with open(temp, "x") as f:
                 f.write(CONFIG)
             # if another process initialised the repository meanwhile, keep its config
             with contextlib.suppress(ConflictError):
-                self._commit(temp, "config", PutMode.CREATE, locked=False)
+                disk.commit(temp, "config", PutMode.CREATE, locked=False)
         self._check_config(config)
-        os.makedirs(self._tmp, exist_ok=True)
+        os.makedirs(disk.tmp, exist_ok=True)
         self._clean_tmp()
 
     def _check_config(self, config: str) -> None:
@@ -214,9 +197,9 @@ class FilesystemStore(ObjectStore):
     def _clean_tmp(self) -> None:
         """Remove our temporary files left by writers that died more than a day ago."""
         cutoff = time.time() - _TEMP_EXPIRY
-        with os.scandir(self._tmp) as entries:
+        with os.scandir(self._disk.tmp) as entries:
             for entry in entries:
-                if entry.name.startswith(_TEMP_PREFIX) and entry.is_file(follow_symlinks=False):
+                if entry.name.startswith(TEMP_PREFIX) and entry.is_file(follow_symlinks=False):
                     with contextlib.suppress(FileNotFoundError):
                         if entry.stat(follow_symlinks=False).st_mtime < cutoff:
                             os.unlink(entry.path)
@@ -240,198 +223,8 @@ class FilesystemStore(ObjectStore):
     def _abs(self, rel: str) -> str:
         return os.path.join(self.root, rel)
 
-    def _temp_path(self) -> str:
-        # unique per process (pid), store instance (nonce) and write (counter)
-        return f"{self._temp_base}{os.getpid()}-{next(self._temp_counter)}"
-
-    def _sync_dir(self, path: str) -> None:
-        if self._fsync:
-            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | O_CLOEXEC)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-
-    def _makedirs(self, path: str, *, durable: bool = True) -> None:
-        """``mkdir -p`` that also makes the new directory entries durable (unless the
-        caller syncs the filesystem later)."""
-        missing: list[str] = []
-        while not os.path.isdir(path):
-            missing.append(path)
-            path = os.path.dirname(path)
-        for directory in reversed(missing):
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(directory)
-            if durable:
-                self._sync_dir(os.path.dirname(directory))
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        """Hold the store-wide lock, excluding other threads and processes."""
-        with thread_lock(os.path.realpath(self._lock_path)):
-            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | O_CLOEXEC, 0o644)
-            try:
-                fcntl.lockf(fd, fcntl.LOCK_EX)
-                os.utime(fd)  # keep it fresh so that ostree's tmp/ cleanup leaves it alone
-                yield
-            finally:
-                os.close(fd)  # releases the lock
-
-    def _commit(
-        self, temp: str, rel: str, mode: PutMode, *, locked: bool, expect: str | None = None
-    ) -> None:
-        """Move a sealed temporary file to ``rel``, creating parent directories on demand."""
-        final = self._abs(rel)
-        parent = os.path.dirname(final)
-        try:
-            self._place(temp, final, rel, mode, locked=locked, expect=expect)
-        except FileNotFoundError:
-            if not os.path.exists(temp):
-                raise
-            self._makedirs(parent)  # (may have been made by a concurrent writer meanwhile)
-            self._place(temp, final, rel, mode, locked=locked, expect=expect)
-        self._sync_dir(parent)
-
-    def _place(
-        self, temp: str, final: str, rel: str, mode: PutMode, *, locked: bool, expect: str | None
-    ) -> None:
-        """CREATE links, which fails atomically if the name exists and never replaces a
-        file. The rest renames: IDEMPOTENT objects (an object racing in meanwhile has the
-        same bytes), OVERWRITE and compare-and-swap (``expect``), under the store lock when
-        ``locked``."""
-        if mode is PutMode.CREATE:
-            try:
-                os.link(temp, final)
-            except FileExistsError:
-                os.unlink(temp)
-                raise ConflictError(f"{rel} already exists in {self.root}") from None
-            os.unlink(temp)
-        elif locked:
-            with self._locked():
-                if expect is not None:
-                    try:
-                        current = sha256_file(final)
-                    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-                        current = None
-                    if current != expect:
-                        raise ConflictError(f"{rel} changed since version {expect[:16]}...")
-                os.rename(temp, final)
-        else:
-            os.rename(temp, final)
-
-    def _syncfs(self) -> bool:
-        """Flush the whole filesystem the store is on; False if ``syncfs`` is unavailable."""
-        syncfs = _syncfs_function()
-        if syncfs is None:
-            return False
-        fd = os.open(self._tmp, os.O_RDONLY | os.O_DIRECTORY | O_CLOEXEC)
-        try:
-            if syncfs(fd) != 0:
-                err = ctypes.get_errno()
-                raise OSError(err, f"syncfs: {os.strerror(err)}")
-        finally:
-            os.close(fd)
-        return True
-
-    @property
-    def _per_file_sync(self) -> bool:
-        """Whether durability needs an fsync per file and directory (no ``syncfs``)."""
-        return self._fsync and _syncfs_function() is None
-
-    def _stage_sync(self, entries: Sequence[_StageEntry]) -> tuple[list[bool], list[_Staged]]:
-        """Verify and write a batch to temporary files; which were new, and the files.
-
-        Each object is verified whole before its file is made (this is the hot loop of
-        imports and syncs: no per-object helper objects)."""
-        written = [False] * len(entries)
-        staged: list[_Staged] = []
-        fsync_each = self._per_file_sync
-        root = self.root + os.sep
-        exists = os.path.exists
-        try:
-            for i, (rel, data, verifier, mode) in enumerate(entries):
-                if mode is PutMode.IDEMPOTENT and exists(root + rel):
-                    continue
-                verifier.update(data)
-                verifier.finish()
-                temp = self._temp_path()
-                fd = os.open(temp, _CREATE_FLAGS, 0o644)
-                staged.append((temp, rel))
-                try:
-                    write_all(fd, data)
-                    if fsync_each:
-                        os.fsync(fd)
-                finally:
-                    os.close(fd)
-                written[i] = True
-        except BaseException:
-            self._discard_sync(staged)
-            raise
-        return written, staged
-
-    def _publish_sync(self, staged: list[_Staged]) -> None:
-        """Make staged files durable, move them into place, make the names durable."""
-        if not staged:
-            return
-        per_file_sync = self._per_file_sync
-        try:
-            if self._fsync and not per_file_sync:
-                self._syncfs()
-            parents: set[str] = set()
-            while staged:
-                temp, rel = staged[-1]
-                final = self._abs(rel)
-                try:
-                    os.rename(temp, final)
-                except FileNotFoundError:
-                    self._makedirs(os.path.dirname(final), durable=per_file_sync)
-                    os.rename(temp, final)
-                staged.pop()
-                parents.add(os.path.dirname(final))
-        except BaseException:
-            self._discard_sync(staged)
-            raise
-        if per_file_sync:
-            for parent in parents:
-                self._sync_dir(parent)
-        elif self._fsync:
-            self._syncfs()
-
-    def _discard_sync(self, staged: list[_Staged]) -> None:
-        for temp, _ in staged:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-        staged.clear()
-
-    def _put_many_sync(self, entries: list[PutEntry]) -> list[bool]:
-        written, staged = self._stage_sync(entries)
-        self._publish_sync(staged)
-        return written
-
     def _exists_many_sync(self, paths: list[str]) -> list[bool]:
         return [os.path.isfile(self._abs(path)) for path in paths]
-
-    def _write_sync(
-        self,
-        rel: str,
-        data: bytes,
-        verifier: Verifier | None,
-        mode: PutMode,
-        *,
-        want_token: bool,
-        expect: str | None = None,
-    ) -> str | None:
-        if mode is PutMode.IDEMPOTENT and os.path.exists(self._abs(rel)):
-            return None
-        temp = TempFile(self._temp_path(), verifier, want_token)
-        try:
-            temp.write(data)
-            token = temp.seal(self._fsync)
-            self._commit(temp.path, rel, mode, locked=_is_named(rel), expect=expect)
-        except BaseException:
-            temp.discard()
-            raise
-        return token
 
     # -- primitives --------------------------------------------------------------------
 
@@ -445,7 +238,7 @@ class FilesystemStore(ObjectStore):
         return await self._run(self._exists_many_sync, list(paths))
 
     async def _put_many(self, entries: Sequence[PutEntry]) -> list[bool]:
-        return await self._run(self._put_many_sync, list(entries))
+        return await self._run(self._disk.put_many, list(entries))
 
     async def _size(self, path: str) -> int:
         return await self._run(size_of, self._abs(path), missing=path)
@@ -475,9 +268,9 @@ class FilesystemStore(ObjectStore):
         want_token: bool,
     ) -> str | None:
         if isinstance(data, bytes):
-            write = functools.partial(self._write_sync, want_token=want_token)
+            write = functools.partial(self._disk.write, want_token=want_token)
             return await self._run(write, path, data, verifier, mode)
-        seal = functools.partial(self._seal_and_commit, rel=path, mode=mode)
+        seal = functools.partial(self._disk.seal_and_commit, rel=path, mode=mode)
         return await self._write_stream(data, verifier, want_token, seal)
 
     async def _write_stream(
@@ -489,7 +282,7 @@ class FilesystemStore(ObjectStore):
     ) -> _T:
         """Stream ``data`` into a new temporary file, then ``seal(temp)`` in a worker
         thread; the file is removed if anything fails."""
-        temp = await self._run(TempFile, self._temp_path(), verifier, want_token)
+        temp = await self._run(TempFile, self._disk.temp_path(), verifier, want_token)
         try:
             async for chunk in coalesce(data):
                 await self._run(temp.write, chunk)
@@ -499,28 +292,14 @@ class FilesystemStore(ObjectStore):
                 await self._run(temp.discard)
             raise
 
-    def _seal_and_commit(self, temp: TempFile, rel: str, mode: PutMode) -> str:
-        token = temp.seal(self._fsync)
-        self._commit(temp.path, rel, mode, locked=_is_named(rel))
-        return token
-
     async def _replace(self, path: str, data: bytes, token: str) -> str:
-        write = functools.partial(self._write_sync, want_token=True, expect=token)
+        write = functools.partial(self._disk.write, want_token=True, expect=token)
         new = await self._run(write, path, data, None, PutMode.OVERWRITE)
         assert new is not None
         return new
 
     async def _delete(self, path: str) -> None:
-        await self._run(self._delete_sync, path)
-
-    def _delete_sync(self, rel: str) -> None:
-        final = self._abs(rel)
-        with self._locked() if _is_named(rel) else contextlib.nullcontext():
-            try:
-                os.unlink(final)
-            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-                return
-        self._sync_dir(os.path.dirname(final))
+        await self._run(self._disk.delete, path)
 
     async def _list(self, prefix: str, *, info: bool) -> AsyncIterator[list[Entry]]:
         pending = [prefix]
@@ -555,10 +334,6 @@ class FilesystemStore(ObjectStore):
         return files, dirs
 
 
-_Staged: TypeAlias = tuple[str, str]
-"""A file written but not yet in place: (temporary file, store path)."""
-
-
 class _FilesystemStaging(Staging):
     """Keeps written objects in ``tmp/`` until a flush (see :meth:`ObjectStore.staging`).
 
@@ -572,7 +347,7 @@ class _FilesystemStaging(Staging):
 
     def __init__(self, store: FilesystemStore) -> None:
         super().__init__(store)
-        self._staged: list[_Staged] = []
+        self._staged: list[Staged] = []
         self._lock = threading.Lock()  # _staged is shared by the loop and worker threads
         self._id = next(store._staging_ids)
         self._written = 0
@@ -642,7 +417,7 @@ class _FilesystemStaging(Staging):
         self.store._check_open()
         if not entries:
             return []
-        written, staged = self.store._stage_sync(entries)
+        written, staged = self.store._disk.stage(entries)
         if self._add(staged):
             self._publish_own()
         return written
@@ -661,7 +436,7 @@ class _FilesystemStaging(Staging):
         if objtype.is_hashed and await store._exists(path):
             return False
         verifier = _new_verifier(objtype, checksum)
-        per_file_sync = store._per_file_sync
+        per_file_sync = store._disk.per_file_sync
 
         def seal(temp: TempFile) -> str:
             temp.seal(per_file_sync)
@@ -672,7 +447,7 @@ class _FilesystemStaging(Staging):
             await self.store._run(self._publish_own)
         return True
 
-    def _add(self, staged: list[_Staged]) -> bool:
+    def _add(self, staged: list[Staged]) -> bool:
         """Hold back ``staged``; True when it is time to flush."""
         with self._lock:
             self._staged.extend(staged)
@@ -682,7 +457,7 @@ class _FilesystemStaging(Staging):
         """Flush the files this process wrote (writer processes flush their own)."""
         with self._lock:
             staged, self._staged = self._staged, []
-        self.store._publish_sync(staged)
+        self.store._disk.publish(staged)
 
     async def flush(self) -> None:
         await self.store._run(self._flush_sync)
@@ -692,25 +467,7 @@ class _FilesystemStaging(Staging):
             staged, self._staged = self._staged, []
         await self.store._run(self._discard_sync, staged)
 
-    def _discard_sync(self, staged: list[_Staged]) -> None:
-        self.store._discard_sync(staged)
+    def _discard_sync(self, staged: list[Staged]) -> None:
+        self.store._disk.discard(staged)
         if self._pool is not None and not self._pool.broken:
             self._pool.discard(self._id)
-
-
-@functools.cache
-def _syncfs_function() -> Callable[[int], int] | None:
-    """libc's ``syncfs`` (Linux), or None where there is none."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        function = libc.syncfs
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = [ctypes.c_int]
-    function.restype = ctypes.c_int
-    result: Callable[[int], int] = function
-    return result
-
-
-def _is_named(rel: str) -> bool:
-    return not rel.startswith("objects/")
