@@ -1,6 +1,6 @@
 """Serving speed: our ASGI app under granian and uvicorn beside nginx, in one run.
 
-    python benchmarks/bench_serve.py [--quick] [--servers granian,uvicorn] [--repeat N]
+    python benchmarks/bench_serve.py [--quick] [--servers granian[,uvicorn]] [--rounds N]
 
 The workload is the synthetic ~20,000-file repository (``_repos.cached_large_repo``),
 imported once into a filesystem store cached in ``benchmarks/.cache/``. Its version is
@@ -9,13 +9,15 @@ exported (hard-linked, so nginx reads the very same files) and served by:
 * ``nginx``: one worker, ``sendfile``, a static export of the version (the ceiling);
 * ``granian``/``uvicorn``: ``ostree-repo serve --server NAME`` (one worker process).
 
-Two measurements, the servers taking turns in a rotated order in each repetition:
+Two measurements:
 
 1. **pull**: ``ostree pull --mirror`` of the repository into a fresh archive repo (on
    ``/dev/shm`` when there is one, ``core.fsync=false``: the client's disk is not what is
-   measured), wall time, median over the repetitions; ratio to nginx (goal: <= 1.2); and
-   the CPU time the server's processes used for it (steadier than wall time on a busy
-   machine: the client needs a core of its own);
+   measured), in interleaved rounds (5 by default; ABBA order: nginx first in even rounds,
+   last in odd ones, so a drift in the machine's load hits both sides alike). Reported:
+   wall time, median over the rounds; the ratio of the medians to nginx (goal: <= 1.2)
+   and the median of the per-round ratios; and the CPU time the server's processes used
+   (steadier than wall time on a busy machine: the client needs a core of its own);
 2. **small objects**: requests per second for small ``.filez`` objects (<= 4 KiB), with
    ``wrk`` (2 threads, 64 connections) cycling through 2,000 object URLs, or with a
    Python load generator (httpx, 64 concurrent requests) when ``wrk`` is not installed.
@@ -292,17 +294,19 @@ def python_rate(url: str, paths: list[str], seconds: int, connections: int) -> f
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="1 repetition, 5 s load runs")
-    parser.add_argument("--servers", default="granian,uvicorn", help="our servers to measure")
-    parser.add_argument("--repeat", type=int, default=None, help="pulls per server (3; quick 1)")
+    parser.add_argument("--quick", action="store_true", help="2 rounds, 5 s load runs")
+    parser.add_argument("--servers", default="granian", help="our servers (granian,uvicorn)")
+    parser.add_argument("--rounds", type=int, default=None, help="pull rounds (5; quick 2)")
+    parser.add_argument("--no-load", action="store_true", help="skip the small-object load")
     parser.add_argument("--seconds", type=int, default=None, help="load run length (10; quick 5)")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--files", type=int, default=20000, help="files in the repository")
     args = parser.parse_args(argv)
-    repeat = args.repeat or (1 if args.quick else 3)
+    rounds = args.rounds or (2 if args.quick else 5)
     seconds = args.seconds or (5 if args.quick else 10)
     servers = [s for s in args.servers.split(",") if s]
 
+    load_start = os.getloadavg()
     repo = cached_large_repo(nfiles=args.files)
     store = build_store(repo)
     shm = Path("/dev/shm")
@@ -316,8 +320,8 @@ def main(argv: list[str] | None = None) -> None:
         targets = ["nginx", *servers]
         pulls: dict[str, list[float]] = {t: [] for t in targets}
         cpus: dict[str, list[float]] = {t: [] for t in targets}
-        for rep in range(repeat):
-            order = targets[rep % len(targets) :] + targets[: rep % len(targets)]
+        for rnd in range(rounds):
+            order = targets if rnd % 2 == 0 else targets[::-1]  # ABBA
             for target in order:
                 serving = nginx(work, work) if target == "nginx" else ours(store, target, work)
                 with serving as (base, pid):
@@ -327,9 +331,11 @@ def main(argv: list[str] | None = None) -> None:
                     pulls[target].append(seconds_taken)
                     cpus[target].append(cpu)
                     print(
-                        f"pull {target}: {seconds_taken:.2f} s, server cpu {cpu:.2f} s", flush=True
+                        f"round {rnd + 1} pull {target}: {seconds_taken:.2f} s, "
+                        f"server cpu {cpu:.2f} s",
+                        flush=True,
                     )
-                    if rep == 0:
+                    if rnd == 0 and not args.no_load:
                         if shutil.which("wrk"):
                             rate = wrk_rate(base, paths, work, seconds, args.connections)
                             results["load_generator"] = "wrk -t2"
@@ -339,9 +345,12 @@ def main(argv: list[str] | None = None) -> None:
                         results["rps"][target] = rate
                         print(f"small objects {target}: {rate:,.0f} req/s", flush=True)
         for target, times in pulls.items():
+            paired = [t / n for t, n in zip(times, pulls["nginx"], strict=True)]
             results["pull"][target] = {
                 "seconds": times,
                 "median": statistics.median(times),
+                "round_ratios": paired,
+                "median_round_ratio": statistics.median(paired),
                 "server_cpu": cpus[target],
                 "server_cpu_median": statistics.median(cpus[target]),
             }
@@ -350,18 +359,20 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
 
     base_pull = results["pull"]["nginx"]["median"]
-    base_rps = results["rps"]["nginx"]
+    base_rps = results["rps"].get("nginx")
     rows = []
     for target in ["nginx", *servers]:
         median = results["pull"][target]["median"]
+        rps = results["rps"].get(target)
         rows.append(
             {
                 "server": target,
                 "pull_s": median,
                 "pull_ratio": median / base_pull,
+                "round_ratio": results["pull"][target]["median_round_ratio"],
                 "server_cpu_s": results["pull"][target]["server_cpu_median"],
-                "rps": results["rps"][target],
-                "rps_ratio": results["rps"][target] / base_rps,
+                "rps": rps,
+                "rps_ratio": rps / base_rps if rps and base_rps else None,
             }
         )
     when = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
@@ -369,7 +380,10 @@ def main(argv: list[str] | None = None) -> None:
         "when": when,
         "files": args.files,
         "objects": len(list((store / "objects").glob("*/*"))),
-        "repeat": repeat,
+        "rounds": rounds,
+        "order": "ABBA",
+        "loadavg_start": load_start,
+        "loadavg_end": os.getloadavg(),
         "load_seconds": seconds,
         "connections": args.connections,
         "load_generator": results.get("load_generator"),
@@ -379,13 +393,15 @@ def main(argv: list[str] | None = None) -> None:
     lines = [
         json.dumps(meta),
         "",
-        "| server | pull --mirror | vs nginx | server CPU per pull | small objects | vs nginx |",
-        "|---|---|---|---|---|---|",
+        "| server | pull --mirror (median) | vs nginx | median of round ratios "
+        "| server CPU per pull | small objects | vs nginx |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
+        rps = f"{row['rps']:,.0f} req/s | {row['rps_ratio']:.2f}" if row["rps"] else "- | -"
         lines.append(
             f"| {row['server']} | {row['pull_s']:.2f} s | {row['pull_ratio']:.2f}x "
-            f"| {row['server_cpu_s']:.2f} s | {row['rps']:,.0f} req/s | {row['rps_ratio']:.2f} |"
+            f"| {row['round_ratio']:.2f}x | {row['server_cpu_s']:.2f} s | {rps} |"
         )
     text = "\n".join(lines) + "\n"
     print()
