@@ -180,3 +180,20 @@ def test_the_blocking_facade_configures(hook: Recorder) -> None:
         record = manager.configure("r", {"colour": "green"})
         assert record is not None and record.settings == {"colour": "green"}
         assert manager.version("r").settings == {"colour": "green"}
+
+
+async def test_imports_run_the_managers_hooks(
+    manager: RepositoryManager, hook: Recorder, tmp_path: Any
+) -> None:
+    from ostree_repo.builder.archive import write_commit_archive
+    from ostree_repo.importing.archive import import_archive
+
+    await manager.create_repository("src")
+    await _commit(manager, "src", b"one")
+    await write_commit_archive(manager, "src", tmp_path / "a.tar", ref="main")
+    hook.calls.clear()
+    await manager.create_repository("dst")
+    record = await import_archive(manager, "dst", tmp_path / "a.tar")
+    assert record is not None
+    assert record.action.get("sealed") is True
+    assert [c[0] for c in hook.calls] == ["prepare", "seal", "published"]

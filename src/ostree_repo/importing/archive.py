@@ -26,7 +26,7 @@ import hashlib
 import os
 import tempfile
 import threading
-from collections.abc import AsyncIterable, Callable, Iterator
+from collections.abc import AsyncIterable, Callable, Iterator, Sequence
 from typing import IO, Any, Protocol, cast
 
 import anyio
@@ -81,6 +81,7 @@ from ostree_repo.repository.closure import (
     save_closure,
     split_key,
 )
+from ostree_repo.repository.hooks import PublishHook
 from ostree_repo.repository.ingest import Ingest
 from ostree_repo.repository.layout import blob_path, validate_repository_name
 from ostree_repo.repository.manager import RepositoryManager
@@ -543,9 +544,13 @@ class _GuardedRepository(Repository):
     """A repository whose publish checks each base version before changing it."""
 
     def __init__(
-        self, store: ObjectStore, name: str, guard: Callable[[VersionRecord], None]
+        self,
+        store: ObjectStore,
+        name: str,
+        guard: Callable[[VersionRecord], None],
+        hooks: Sequence[PublishHook],
     ) -> None:
-        super().__init__(store, name)
+        super().__init__(store, name, hooks)
         self._guard = guard
 
     async def publish(
@@ -563,12 +568,12 @@ class _GuardedManager(RepositoryManager):
     update is checked against the very version it is applied to (a concurrent import that
     moved the ref first makes this one fail instead of silently rewinding history)."""
 
-    def __init__(self, store: ObjectStore, guard: Callable[[VersionRecord], None]) -> None:
-        super().__init__(store)
+    def __init__(self, manager: RepositoryManager, guard: Callable[[VersionRecord], None]) -> None:
+        super().__init__(manager.store, hooks=manager.hooks)  # the caller's features run
         self._guard = guard
 
     def repository(self, name: str) -> Repository:
-        return _GuardedRepository(self.store, name, self._guard)
+        return _GuardedRepository(self.store, name, self._guard, self.hooks)
 
 
 def _chain(head: str, parents: dict[str, str | None]) -> tuple[list[str], str | None]:
@@ -709,7 +714,7 @@ async def _finish(
             _check_ref_update(ref, head, parents, version)
 
     guard(base)  # fail early, before anything is computed
-    ingest = Ingest(_GuardedManager(store, guard), name, config=collected.config)
+    ingest = Ingest(_GuardedManager(manager, guard), name, config=collected.config)
     for checksum, data in collected.commits.items():
         meta = collected.commitmeta.get(checksum)
         try:
