@@ -19,7 +19,7 @@ from ostree_repo.importing import import_directory
 from ostree_repo.repository import RepositoryManager
 from ostree_repo.repository.layout import blob_path
 from ostree_repo.server import create_app
-from ostree_repo.server.versions import VersionCache
+from ostree_repo.server._versions import VersionCache
 from ostree_repo.store import FilesystemStore
 
 from ._servers import LogCapture, ThreadedServer

@@ -9,8 +9,7 @@ import pytest
 
 from ostree_repo.cli import main
 from ostree_repo.objects import ObjectType, delta_index_path, delta_path, object_path
-from ostree_repo.server.auth import parse_token_args, presented_token, token_ok
-from ostree_repo.server.http import (
+from ostree_repo.server._http import (
     ByteRange,
     Conditions,
     RangeNotSatisfiableError,
@@ -21,7 +20,8 @@ from ostree_repo.server.http import (
     parse_http_date,
     parse_range,
 )
-from ostree_repo.server.routes import BadPathError, Route, parse_path
+from ostree_repo.server._routes import BadPathError, Route, parse_path
+from ostree_repo.server.auth import parse_token_args, presented_token, token_ok
 
 A = "a" * 64
 B = "0b" + "c" * 62

@@ -23,11 +23,13 @@ __all__ = [
     "File",
     "Node",
     "Symlink",
+    "Xattrs",
     "tree_from_directory",
     "tree_from_mapping",
     "tree_from_tar",
 ]
 
+#: Extended attributes: ``(name, value)`` pairs of bytes, sorted by name.
 Xattrs = tuple[tuple[bytes, bytes], ...]
 
 
@@ -71,6 +73,7 @@ class Dir:
     entries: dict[str, Node] = attrs.field(factory=dict)
 
 
+#: A node of a tree: a file, a symlink or a directory.
 Node = File | Symlink | Dir
 
 

@@ -18,7 +18,7 @@ from ostree_repo.cli import builder, importing, inspect, repos, serve, sync
 from ostree_repo.cli._verb import Verb
 from ostree_repo.errors import OstreeRepoError
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
 DEFAULT_STORE = "./ostree-store"
 

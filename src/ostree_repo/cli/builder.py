@@ -1,5 +1,8 @@
 """``ostree-repo commit`` and ``archive``: commit a directory or a filesystem tarball into a
-repository; write a commit as a commit archive (full, or an update on its parent)."""
+repository; write a commit as a commit archive (full, or an update on its parent).
+
+Internal to ostree_repo: the CLI's interface is the command line (:func:`ostree_repo.cli.main`).
+"""
 
 from __future__ import annotations
 

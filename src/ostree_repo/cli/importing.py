@@ -1,5 +1,8 @@
 """The ``import`` verb: a commit archive (a tarball holding an OSTree repository) becomes a
-new repository version."""
+new repository version.
+
+Internal to ostree_repo: the CLI's interface is the command line (:func:`ostree_repo.cli.main`).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""``ostree-repo inspect FILE``: decode any OSTree object or repository file and show it."""
+"""``ostree-repo inspect FILE``: decode any OSTree object or repository file and show it.
+
+Internal to ostree_repo: the CLI's interface is the command line (:func:`ostree_repo.cli.main`).
+"""
 
 from __future__ import annotations
 

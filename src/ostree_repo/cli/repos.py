@@ -1,5 +1,8 @@
 """Verbs about repositories and versions: create, list, delete, versions, refs, commits,
-show, diff, copy, remove, delete-version, fsck, reclaim, export, import-dir."""
+show, diff, copy, remove, delete-version, fsck, reclaim, export, import-dir.
+
+Internal to ostree_repo: the CLI's interface is the command line (:func:`ostree_repo.cli.main`).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The ``serve`` verb: serve the store's repositories to ``ostree pull`` clients."""
+"""The ``serve`` verb: serve the store's repositories to ``ostree pull`` clients.
+
+Internal to ostree_repo: the CLI's interface is the command line (:func:`ostree_repo.cli.main`).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The ``sync`` verb: sync a repository from a remote OSTree HTTP server."""
+"""The ``sync`` verb: sync a repository from a remote OSTree HTTP server.
+
+Internal to ostree_repo: the CLI's interface is the command line (:func:`ostree_repo.cli.main`).
+"""
 
 from __future__ import annotations
 

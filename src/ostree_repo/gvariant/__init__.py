@@ -33,6 +33,7 @@ from ostree_repo.gvariant.signature import (
     is_signature,
     parse_type,
 )
+from ostree_repo.gvariant.text import format_value, to_json
 from ostree_repo.gvariant.values import Just, Variant
 
 __all__ = [
@@ -44,8 +45,10 @@ __all__ = [
     "decoder_for",
     "dumps",
     "encoder_for",
+    "format_value",
     "is_object_path",
     "is_signature",
     "loads",
     "parse_type",
+    "to_json",
 ]

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ostree_repo.errors import GVariantError
-from ostree_repo.gvariant.framing import offset_width, read_offsets, writer_width
+from ostree_repo.gvariant._framing import offset_width, read_offsets, writer_width
 from ostree_repo.gvariant.signature import (
     MAX_DEPTH,
     GType,

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ostree_repo.errors import GVariantError
-from ostree_repo.gvariant.framing import pack_offsets, writer_width
+from ostree_repo.gvariant._framing import pack_offsets, writer_width
 from ostree_repo.gvariant.signature import (
     MAX_DEPTH,
     GType,

@@ -14,7 +14,6 @@ import attrs
 from ostree_repo.errors import GVariantError
 
 __all__ = [
-    "BASIC_CODES",
     "MAX_DEPTH",
     "GType",
     "is_object_path",

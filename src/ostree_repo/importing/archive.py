@@ -41,8 +41,8 @@ from ostree_repo.errors import (
     InvalidNameError,
     InvalidObjectError,
 )
+from ostree_repo.importing._config import parse_repo_config
 from ostree_repo.importing._tarstream import CHUNK, ArchiveLimits, Member, TarStream, resolve_link
-from ostree_repo.importing.config import parse_repo_config
 from ostree_repo.importing.errors import (
     ArchiveLimitError,
     BareRepositoryError,
@@ -89,7 +89,7 @@ from ostree_repo.repository.records import CommitInfo, DeltaInfo, RepoConfig, Ve
 from ostree_repo.repository.repository import Change, Repository
 from ostree_repo.store import ObjectStore, Staging
 
-__all__ = ["ArchiveLimits", "ImportProgress", "Readable", "import_archive"]
+__all__ = ["ArchiveLimits", "ImportProgress", "ProgressCallback", "Readable", "import_archive"]
 
 #: Content objects up to this size are read whole; larger ones are streamed in chunks.
 STREAM_THRESHOLD = CHUNK
@@ -128,6 +128,7 @@ class ImportProgress:
     """True on the last call, once every object is stored."""
 
 
+#: The ``progress`` callback of :func:`import_archive`.
 ProgressCallback = Callable[[ImportProgress], None]
 
 

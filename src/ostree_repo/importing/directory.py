@@ -15,8 +15,8 @@ import anyio.to_thread
 
 from ostree_repo._tasks import task_group
 from ostree_repo.errors import InvalidNameError, InvalidObjectError
-from ostree_repo.importing.config import parse_repo_config
-from ostree_repo.importing.errors import RepositoryConfigError, UnsupportedRepositoryError
+from ostree_repo.importing._config import parse_repo_config
+from ostree_repo.importing.errors import RepositoryConfigError
 from ostree_repo.objects import ObjectType, parse_object_path, validate_checksum
 from ostree_repo.objects.metadata import Tombstone
 from ostree_repo.repository.ingest import Ingest
@@ -24,7 +24,7 @@ from ostree_repo.repository.manager import RepositoryManager
 from ostree_repo.repository.records import RepoConfig, VersionRecord
 from ostree_repo.store.chunks import CHUNK_SIZE
 
-__all__ = ["UnsupportedRepositoryError", "import_directory", "read_repo_config"]
+__all__ = ["import_directory"]
 
 
 def read_repo_config(path: Path) -> RepoConfig:

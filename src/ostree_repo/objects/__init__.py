@@ -7,6 +7,8 @@ uid/gid/mode, sizes) are exposed as plain native integers.
 """
 
 from ostree_repo.objects.content import (
+    FILE_HEADER_SIGNATURE,
+    FILEZ_HEADER_SIGNATURE,
     ContentHasher,
     FileHeader,
     FilezReader,
@@ -14,8 +16,14 @@ from ostree_repo.objects.content import (
     encode_filez,
     read_filez,
 )
-from ostree_repo.objects.delta import DeltaFallback, DeltaPartHeader, DeltaSuperblock
-from ostree_repo.objects.metadata import Commit, DetachedMetadata, Tombstone
+from ostree_repo.objects.delta import (
+    SUPERBLOCK_SIGNATURE,
+    DeltaFallback,
+    DeltaPart,
+    DeltaPartHeader,
+    DeltaSuperblock,
+)
+from ostree_repo.objects.metadata import COMMIT_SIGNATURE, Commit, DetachedMetadata, Tombstone
 from ostree_repo.objects.names import (
     checksum_from_bytes,
     checksum_to_bytes,
@@ -33,15 +41,39 @@ from ostree_repo.objects.names import (
     validate_ref,
 )
 from ostree_repo.objects.objtype import ObjectType
-from ostree_repo.objects.summary import DeltaIndex, Summary, SummaryRef
-from ostree_repo.objects.tree import DirMeta, DirTree, TreeDir, TreeFile
-from ostree_repo.objects.verify import new_verifier, verify_bytes
+from ostree_repo.objects.summary import SUMMARY_SIGNATURE, DeltaIndex, Summary, SummaryRef
+from ostree_repo.objects.tree import (
+    DIRMETA_SIGNATURE,
+    DIRTREE_SIGNATURE,
+    DirMeta,
+    DirTree,
+    TreeDir,
+    TreeFile,
+    validate_filename,
+)
+from ostree_repo.objects.verify import (
+    MAX_METADATA_SIZE,
+    Verifier,
+    find_invalid,
+    new_verifier,
+    verify_bytes,
+    whole_verifier,
+)
 
 __all__ = [
+    "COMMIT_SIGNATURE",
+    "DIRMETA_SIGNATURE",
+    "DIRTREE_SIGNATURE",
+    "FILEZ_HEADER_SIGNATURE",
+    "FILE_HEADER_SIGNATURE",
+    "MAX_METADATA_SIZE",
+    "SUMMARY_SIGNATURE",
+    "SUPERBLOCK_SIGNATURE",
     "Commit",
     "ContentHasher",
     "DeltaFallback",
     "DeltaIndex",
+    "DeltaPart",
     "DeltaPartHeader",
     "DeltaSuperblock",
     "DetachedMetadata",
@@ -55,6 +87,7 @@ __all__ = [
     "Tombstone",
     "TreeDir",
     "TreeFile",
+    "Verifier",
     "checksum_from_bytes",
     "checksum_to_bytes",
     "content_checksum",
@@ -62,6 +95,7 @@ __all__ = [
     "delta_name",
     "delta_path",
     "encode_filez",
+    "find_invalid",
     "from_mbase64",
     "is_checksum",
     "new_verifier",
@@ -72,6 +106,8 @@ __all__ = [
     "to_mbase64",
     "validate_checksum",
     "validate_collection_id",
+    "validate_filename",
     "validate_ref",
     "verify_bytes",
+    "whole_verifier",
 ]

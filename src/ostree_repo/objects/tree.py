@@ -15,7 +15,7 @@ import attrs
 
 from ostree_repo.errors import InvalidObjectError
 from ostree_repo.gvariant import dumps
-from ostree_repo.gvariant.framing import offset_width, read_offsets, writer_width
+from ostree_repo.gvariant._framing import offset_width, read_offsets, writer_width
 from ostree_repo.objects._fields import (
     Xattrs,
     bswap32,

@@ -5,18 +5,20 @@ a version holds refs and commits, and through the commits' closures every object
 trees reach, plus detached metadata, static deltas and a generated summary.
 """
 
-from ostree_repo.repository.closure import Closure
-from ostree_repo.repository.content import diff
-from ostree_repo.repository.hooks import PublishHook, SettingsError
+from ostree_repo.repository._content import diff
+from ostree_repo.repository.closure import Closure, MissingObjectError
+from ostree_repo.repository.hooks import PublishHook, SettingsError, default_hooks
 from ostree_repo.repository.manager import FsckReport, ReclaimReport, RepositoryManager
 from ostree_repo.repository.records import CommitInfo, DeltaInfo, RepoConfig, VersionRecord
-from ostree_repo.repository.repository import Repository, VersionNotFoundError
+from ostree_repo.repository.repository import Change, Repository, VersionNotFoundError
 
 __all__ = [
+    "Change",
     "Closure",
     "CommitInfo",
     "DeltaInfo",
     "FsckReport",
+    "MissingObjectError",
     "PublishHook",
     "ReclaimReport",
     "RepoConfig",
@@ -25,5 +27,6 @@ __all__ = [
     "SettingsError",
     "VersionNotFoundError",
     "VersionRecord",
+    "default_hooks",
     "diff",
 ]

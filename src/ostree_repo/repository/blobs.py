@@ -1,4 +1,7 @@
-"""Content-addressed blobs: bytes named by their SHA-256, verified on the way in and out."""
+"""Content-addressed blobs: bytes named by their SHA-256, verified on the way in and out.
+
+Internal to ostree_repo (the repository, import, sync and builder layers).
+"""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ from ostree_repo.objects.tree import DirTreeRefs, dirtree_references
 from ostree_repo.repository.layout import closure_path
 from ostree_repo.store import ObjectStore
 
-__all__ = ["Closure", "MissingObjectError", "compute_closure", "load_closure", "save_closure"]
+__all__ = ["Closure", "MissingObjectError"]
 
 _RECORD = struct.Struct("<B32sQ")
 _TYPES = {

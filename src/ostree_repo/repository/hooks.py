@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from ostree_repo.repository.records import VersionRecord
     from ostree_repo.repository.repository import Repository
 
-__all__ = ["PublishHook", "SettingsError", "check_settings", "default_hooks"]
+__all__ = ["PublishHook", "SettingsError", "default_hooks"]
 
 
 class SettingsError(OstreeRepoError):

@@ -5,6 +5,8 @@ deltas, tombstones), storing each piece as it comes: objects through the store's
 verifying writes, everything else as checksummed blobs. :meth:`Ingest.publish` then
 computes the closure of every new commit (which proves that all its objects are
 stored) and makes the new version. Nothing is visible before that last step.
+
+Internal to ostree_repo: import, sync and the builder use it; users call those.
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@
                                      and parts, summaries and their signatures
 
 Objects themselves live in the store's object space, shared by every repository.
+
+Internal to ostree_repo: the layout is the repository layer's (docs/versions.md).
 """
 
 from __future__ import annotations

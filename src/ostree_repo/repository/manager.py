@@ -22,6 +22,7 @@ from ostree_repo._tasks import task_group
 from ostree_repo.errors import ConflictError, NotFoundError, OstreeRepoError
 from ostree_repo.objects import ObjectType
 from ostree_repo.objects.verify import new_verifier
+from ostree_repo.repository._content import add_content, remove_content, select
 from ostree_repo.repository.blobs import read_blob
 from ostree_repo.repository.closure import (
     Closure,
@@ -32,7 +33,6 @@ from ostree_repo.repository.closure import (
     save_closure,
     split_key,
 )
-from ostree_repo.repository.content import add_content, remove_content, select
 from ostree_repo.repository.hooks import PublishHook, check_settings, default_hooks
 from ostree_repo.repository.layout import repo_path
 from ostree_repo.repository.records import VersionRecord

@@ -17,7 +17,7 @@ import attrs
 from ostree_repo.errors import InvalidObjectError
 from ostree_repo.objects.names import is_checksum, validate_collection_id, validate_ref
 
-__all__ = ["FORMAT", "CommitInfo", "DeltaInfo", "RepoConfig", "VersionRecord"]
+__all__ = ["CommitInfo", "DeltaInfo", "RepoConfig", "VersionRecord"]
 
 #: Version of the record format; readers refuse newer ones.
 FORMAT = 1

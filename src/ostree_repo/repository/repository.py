@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 
 from ostree_repo.errors import ConflictError, NotFoundError, OstreeRepoError
+from ostree_repo.repository._summary import build_summary
 from ostree_repo.repository.blobs import put_blob
 from ostree_repo.repository.hooks import PublishHook, check_settings
 from ostree_repo.repository.layout import (
@@ -29,7 +30,6 @@ from ostree_repo.repository.layout import (
     version_path,
 )
 from ostree_repo.repository.records import VersionRecord
-from ostree_repo.repository.summary import build_summary
 from ostree_repo.store import ObjectStore
 
 __all__ = ["Change", "Repository", "VersionNotFoundError"]
@@ -148,11 +148,18 @@ class Repository:
         """
         if not await self.exists():
             raise NotFoundError(f"repository {self.name} does not exist")
+        # Optimistic concurrency, no lock: each attempt reads the latest version, applies
+        # the change to it and claims the next number with one create-if-absent, the only
+        # step other writers can see. Losing that race costs one retry, never a version.
         for _ in range(MAX_ATTEMPTS):
+            # The number after the highest ever *written*, not after the latest surviving
+            # version: a deleted version's record stays, so its number is never reused.
             base, highest = await self._latest()
+            # ``change`` is a function of the base, not a stored diff, so after a lost race
+            # it is applied afresh to the winner's version: both writers' changes survive.
             draft = await change(base)
             if draft is None or _content(draft) == _content(base):
-                return None
+                return None  # also when the winner already made the same change
             for hook in self.hooks:
                 draft = await hook.prepare(self, base, draft)
             draft.check()
@@ -165,27 +172,39 @@ class Repository:
                 base=base.number,
                 action=action or {},
             )
+            # A summary carried over from the base describes the base's refs: make one for
+            # this content. One the change brought (a sync passing the remote's signed
+            # summary through) is kept as it is.
             if record.summary is None or record.summary == base.summary:
                 summary = build_summary(record, int(created))
                 record = attrs.evolve(record, summary=await put_blob(self.store, summary))
             for hook in self.hooks:
                 record = await hook.seal(self, base, record)
+            # A fresh nonce per attempt: the only way to tell our own record from another
+            # writer's when the create reports a conflict (see _store_record).
             record = attrs.evolve(record, writer=uuid.uuid4().hex)
             if await self._store_record(record):
                 for hook in self.hooks:
                     await hook.published(self, record)
                 return record
+            # Lost the race for this number: the next attempt reads the winner's version
+            # as the new latest, re-applies the change to it and tries the number after.
         raise OstreeRepoError(f"gave up publishing to {self.name} after {MAX_ATTEMPTS} races")
 
     async def _store_record(self, record: VersionRecord) -> bool:
         """Write ``record`` under its number; False when another writer took the number."""
         path = version_path(self.name, record.number)
         try:
+            # The commit point: the record is written whole, last, and only if no record
+            # has this number; of concurrent creators exactly one succeeds.
             await self.store.create_named(path, record.to_bytes())
         except ConflictError:
             # Usually another writer took this number: the caller rebases on its version.
-            # But a create whose reply was lost and then retried also lands here: if the
-            # record stored is ours (the writer nonce says so), we won.
+            # But a create that succeeded, lost its reply and was retried by the store's
+            # client (S3 retries a PUT with If-None-Match) also lands here, against our own
+            # record: taking that for a lost race would publish the change twice. The
+            # writer nonce tells them apart: if the record stored is ours, we won. (One
+            # that cannot be read back cannot be claimed: the caller goes on as if lost.)
             with contextlib.suppress(NotFoundError):
                 stored, _ = await self.store.read_named(path)
                 if VersionRecord.from_bytes(stored).writer == record.writer:

@@ -9,11 +9,11 @@
 
 ``/NAME/`` serves the latest version of repository NAME, ``/NAME/versions/N/`` version N;
 see ``docs/serving.md`` for the URL layout, caching and access control, and
-:func:`~ostree_repo.server.run.run_server` (``ostree-repo serve``) to run it.
+:func:`run_server` (``ostree-repo serve``) to run it.
 """
 
 from ostree_repo.server.app import OstreeServer, create_app
-from ostree_repo.server.auth import TokenSource
-from ostree_repo.server.run import run_server
+from ostree_repo.server.auth import Accepted, TokenSource
+from ostree_repo.server.run import SERVERS, run_server
 
-__all__ = ["OstreeServer", "TokenSource", "create_app", "run_server"]
+__all__ = ["SERVERS", "Accepted", "OstreeServer", "TokenSource", "create_app", "run_server"]

@@ -19,11 +19,11 @@ from ostree_repo.objects import ObjectType
 from ostree_repo.repository.closure import object_key
 from ostree_repo.repository.layout import blob_path
 from ostree_repo.repository.manager import RepositoryManager
+from ostree_repo.server._bodies import Body, BytesBody, FileBody, StreamBody
+from ostree_repo.server._http import Conditions, evaluate
+from ostree_repo.server._routes import BadPathError, Route, parse_path
+from ostree_repo.server._versions import ServedVersion, VersionCache, content_etag
 from ostree_repo.server.auth import TokenSource, accepted_tokens, presented_token, token_ok
-from ostree_repo.server.bodies import Body, BytesBody, FileBody, StreamBody
-from ostree_repo.server.http import Conditions, evaluate
-from ostree_repo.server.routes import BadPathError, Route, parse_path
-from ostree_repo.server.versions import ServedVersion, VersionCache, content_etag
 from ostree_repo.store import FilesystemStore, ObjectStore, open_store
 
 __all__ = ["OstreeServer", "create_app"]

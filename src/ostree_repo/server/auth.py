@@ -18,7 +18,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import TypeAlias
 
-__all__ = ["Accepted", "TokenSource", "accepted_tokens", "parse_token_args", "presented_token"]
+__all__ = ["Accepted", "TokenSource"]
 
 #: The tokens accepted for one repository: one, several, or None (the repository is public).
 Accepted: TypeAlias = str | Collection[str] | None

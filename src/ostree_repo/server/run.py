@@ -19,6 +19,7 @@ from ostree_repo.server.app import OstreeServer, create_app
 
 __all__ = ["SERVERS", "run_server"]
 
+#: The ASGI servers :func:`run_server` can run the app on (granian is the fastest).
 SERVERS = ("granian", "uvicorn")
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

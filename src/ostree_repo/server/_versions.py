@@ -29,7 +29,7 @@ from ostree_repo.objects import DeltaIndex, Tombstone, parse_delta_name
 from ostree_repo.repository.closure import Key, load_closure
 from ostree_repo.repository.records import DeltaInfo, VersionRecord
 from ostree_repo.repository.repository import Repository, VersionNotFoundError
-from ostree_repo.server.http import format_http_date
+from ostree_repo.server._http import format_http_date
 from ostree_repo.store import ObjectStore
 
 __all__ = ["ServedVersion", "VersionCache"]
