@@ -47,6 +47,7 @@ import obstore  # noqa: E402
 from _repos import scratch_dir  # noqa: E402
 from _seaweedfs import SeaweedFS  # noqa: E402
 
+from ostree_repo.objects.names import object_path  # noqa: E402
 from ostree_repo.objects.objtype import ObjectType  # noqa: E402
 from ostree_repo.objects.verify import new_verifier  # noqa: E402
 from ostree_repo.store import CHUNK_SIZE, ObjectStore, open_store  # noqa: E402
@@ -181,7 +182,7 @@ def _raw_stream(path: str) -> int:
 
 
 class RawFiles(Variant):
-    """Plain files in worker threads, one thread call per object (objects/XX/REST)."""
+    """Plain files in worker threads, one thread call per object (the store's paths)."""
 
     def __init__(self, name: str, root: Path, durable: bool) -> None:
         self.name, self._root, self._durable = name, root, durable
@@ -190,20 +191,21 @@ class RawFiles(Variant):
     async def setup(self, rep: int) -> None:
         self._dir = f"{self._root}/{self.name}-{rep}"
         for i in range(256):
-            os.makedirs(f"{self._dir}/{i:02x}", exist_ok=True)
+            os.makedirs(f"{self._dir}/objects/{i:02x}", exist_ok=True)
 
     async def teardown(self) -> None:
         await anyio.to_thread.run_sync(shutil.rmtree, self._dir)
 
-    def _path(self, checksum: str) -> str:
-        return f"{self._dir}/{checksum[:2]}/{checksum[2:]}"
+    def _path(self, kind: str, checksum: str) -> str:
+        return f"{self._dir}/{object_path(checksum, KINDS[kind])}"
 
     async def write(self, kind: str, obj: Obj) -> None:
-        await anyio.to_thread.run_sync(_raw_write, self._path(obj[0]), obj[1], self._durable)
+        path = self._path(kind, obj[0])
+        await anyio.to_thread.run_sync(_raw_write, path, obj[1], self._durable)
 
     async def read(self, kind: str, obj: Obj) -> None:
         reader = _raw_read if kind == "small" else _raw_stream
-        await anyio.to_thread.run_sync(reader, self._path(obj[0]))
+        await anyio.to_thread.run_sync(reader, self._path(kind, obj[0]))
 
 
 class RawObstore(Variant):

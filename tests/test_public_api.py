@@ -123,6 +123,7 @@ PUBLIC: dict[str, list[str]] = {
         "S3Store",
         "Staging",
         "Versioned",
+        "is_filesystem_url",
         "open_store",
     ],
     "ostree_repo.repository": [

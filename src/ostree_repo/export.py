@@ -42,7 +42,7 @@ from ostree_repo.repository.closure import split_key
 from ostree_repo.repository.layout import blob_path
 from ostree_repo.repository.manager import RepositoryManager
 from ostree_repo.repository.records import VersionRecord
-from ostree_repo.store import FilesystemStore, ObjectStore
+from ostree_repo.store import ObjectStore
 
 __all__ = ["export_tar", "export_version"]
 
@@ -115,18 +115,17 @@ async def _blob_chunks(store: ObjectStore, digest: str) -> AsyncIterator[bytes]:
 
 
 def _store_file(store: ObjectStore, item: _File) -> str | None:
-    """Where a filesystem store keeps ``item`` (None: not a store file, or not on disk)."""
-    if not isinstance(store, FilesystemStore):
-        return None
+    """Where the store keeps ``item`` as a local file (None: not a store file, or not on
+    this machine)."""
     if item.objtype is not None:
-        return os.path.join(store.root, object_path(item.checksum, item.objtype))
+        return store.local_object_path(item.checksum, item.objtype)
     if item.blob:
-        return os.path.join(store.root, blob_path(item.blob))
+        return store.local_named_path(blob_path(item.blob))
     return None
 
 
 class _Linker:
-    """Hard-links files from a filesystem store, until the filesystem says it cannot."""
+    """Hard-links files a store keeps locally, until the filesystem says it cannot."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
@@ -169,7 +168,7 @@ async def export_version(
     store = manager.store
     work = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
     await anyio.to_thread.run_sync(lambda: shutil.rmtree(work, ignore_errors=True))
-    linker = _Linker(link and isinstance(store, FilesystemStore))
+    linker = _Linker(link)
     limiter = anyio.CapacityLimiter(concurrency)
 
     def prepare(item: _File) -> Path:

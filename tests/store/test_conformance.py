@@ -275,6 +275,27 @@ async def test_commitmeta_is_replaced_not_kept(store: ObjectStore) -> None:
     assert await store.read_object(commit, ObjectType.COMMITMETA) == second.data
 
 
+async def test_local_files_are_the_stored_bytes(store: ObjectStore, spec: StoreSpec) -> None:
+    """A filesystem store names the files a server may send itself; others name none."""
+    obj = dirmeta(11)
+    await store.write_object(obj.checksum, D, obj.data)
+    await store.write_named("deltas/ab/cd", b"named")
+    local = store.local_object_path(obj.checksum, D)
+    local_named = store.local_named_path("deltas/ab/cd")
+    if spec.kind.startswith("fs"):
+        assert local is not None and local_named is not None
+        assert Path(local).read_bytes() == obj.data
+        assert Path(local_named).read_bytes() == b"named"
+        missing = store.local_object_path(dirmeta(12).checksum, D)
+        assert missing is not None and not Path(missing).exists()  # no I/O: may be absent
+    else:
+        assert local is None and local_named is None
+    with pytest.raises(InvalidNameError):
+        store.local_object_path("zz" * 32, D)
+    with pytest.raises(InvalidNameError):
+        store.local_named_path("objects/ab/cd")
+
+
 async def test_bad_keys_are_refused(store: ObjectStore) -> None:
     for checksum in ("", "AB" * 32, "ab" * 31, "ab" * 33, "zz" * 32, "../" + "a" * 61):
         with pytest.raises(InvalidNameError):

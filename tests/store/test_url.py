@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from ostree_repo._urls import redact_url
 from ostree_repo.errors import InvalidNameError
-from ostree_repo.store import FilesystemStore, MemoryStore, S3Store, open_store
+from ostree_repo.store import FilesystemStore, MemoryStore, S3Store, is_filesystem_url, open_store
 
 pytestmark = pytest.mark.anyio
 
@@ -31,6 +32,22 @@ def test_paths_and_file_urls(tmp_path: Path) -> None:
     spaced = open_store("file:///srv/my%20repo")
     assert isinstance(spaced, FilesystemStore) and spaced.root == "/srv/my repo"
     assert open_store(spaced.url).root == "/srv/my repo"  # type: ignore[attr-defined]
+
+
+def test_which_urls_name_a_filesystem_store(tmp_path: Path) -> None:
+    for url in (str(tmp_path), "rel/dir", "file:///srv/x", "FILE:///srv/x", "odd:name"):
+        assert is_filesystem_url(url), url
+        assert isinstance(open_store(url, create=False), FilesystemStore)
+    for url in ("s3://bucket", "S3://bucket/p", "memory://", "gs://bucket"):
+        assert not is_filesystem_url(url), url
+
+
+def test_urls_are_shown_without_passwords() -> None:
+    assert redact_url("https://u:s3cret@h:8443/r/") == "https://u:***@h:8443/r/"
+    assert redact_url("https://u:s3cret@h/r/", keep_user=False) == "https://h/r/"
+    assert redact_url("https://u@h/r/") == "https://u@h/r/"
+    assert redact_url("https://u@h/r/", keep_user=False) == "https://h/r/"
+    assert redact_url("http://h:1/x") == "http://h:1/x"
 
 
 def test_filesystem_options_pass_through(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,11 +11,11 @@ import anyio
 import attrs
 
 from ostree_repo.repository import RepositoryManager, VersionRecord
+from ostree_repo.store import is_filesystem_url
 
 __all__ = ["Verb", "run_with_manager", "store_options", "version_json", "when"]
 
 Output = tuple[Any, str]
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 @attrs.frozen
@@ -53,7 +52,7 @@ def store_options(args: argparse.Namespace) -> dict[str, Any]:
     workers = getattr(args, "workers", None)
     if workers is None:
         return {}
-    if _SCHEME.match(args.store) and not args.store.lower().startswith("file://"):
+    if not is_filesystem_url(args.store):
         return {}
     return {"workers": workers}
 

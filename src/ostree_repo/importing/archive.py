@@ -62,6 +62,7 @@ from ostree_repo.objects import (
     ObjectType,
     delta_name,
     delta_path,
+    object_path,
     parse_object_path,
     validate_checksum,
     validate_ref,
@@ -722,7 +723,7 @@ async def _finish(
             await ingest.add_commit(checksum, data, meta)
         except (InvalidObjectError, GVariantError) as e:
             raise CorruptObjectError(
-                collected.member(f"objects/{checksum[:2]}/{checksum[2:]}.commitmeta"), str(e)
+                collected.member(object_path(checksum, ObjectType.COMMITMETA)), str(e)
             ) from e
     for checksum, meta in collected.commitmeta.items():
         if checksum not in parents and checksum in base.commits:  # new signatures
@@ -730,7 +731,7 @@ async def _finish(
                 DetachedMetadata.from_bytes(meta)
             except (InvalidObjectError, GVariantError) as e:
                 raise CorruptObjectError(
-                    collected.member(f"objects/{checksum[:2]}/{checksum[2:]}.commitmeta"), str(e)
+                    collected.member(object_path(checksum, ObjectType.COMMITMETA)), str(e)
                 ) from e
             digest = await put_blob(store, meta)
             ingest.commits[checksum] = attrs.evolve(base.commits[checksum], commitmeta=digest)

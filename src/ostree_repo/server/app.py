@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, NamedTuple
 
@@ -24,7 +23,7 @@ from ostree_repo.server._http import Conditions, evaluate
 from ostree_repo.server._routes import BadPathError, Route, parse_path
 from ostree_repo.server._versions import ServedVersion, VersionCache, content_etag
 from ostree_repo.server.auth import TokenSource, accepted_tokens, presented_token, token_ok
-from ostree_repo.store import FilesystemStore, ObjectStore, open_store
+from ostree_repo.store import ObjectStore, is_filesystem_url, open_store
 
 __all__ = ["OstreeServer", "create_app"]
 
@@ -41,11 +40,9 @@ IMMUTABLE = "max-age=31536000, immutable"
 #: Cache-Control of what the latest version may change: caches must revalidate (ETag).
 REVALIDATE = "no-cache"
 
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _OCTET = b"application/octet-stream"
 _TEXT = b"text/plain; charset=utf-8"
 _ALLOW = [(b"allow", b"GET, HEAD")]
-_EXTENSION = {t: t.extension for t in ObjectType}
 _CACHE_CONTROL = {
     (private, immutable): f"{'private' if private else 'public'}, "
     f"{IMMUTABLE if immutable else REVALIDATE}".encode()
@@ -136,7 +133,7 @@ class OstreeServer:
             if self._store is None:
                 assert self._url is not None
                 options = dict(self._store_options)
-                if _is_filesystem_url(self._url):
+                if is_filesystem_url(self._url):
                     options.setdefault("create", False)  # serving never makes a store
                 store = open_store(self._url, **options)
                 await store.__aenter__()
@@ -325,21 +322,20 @@ class OstreeServer:
             return BytesBody(resource.data)
         if resource.blob is not None:
             digest = resource.blob
-            if isinstance(store, FilesystemStore):
-                path = f"{store.root}/{blob_path(digest)}"
+            local = store.local_named_path(blob_path(digest))
+            if local is not None:
                 try:
-                    return FileBody.open(path, inline_max=self._inline_max, digest=digest)
+                    return FileBody.open(local, inline_max=self._inline_max, digest=digest)
                 except FileNotFoundError:
                     raise NotFoundError(f"blob {digest} is missing from the store") from None
             manager = store.open_named(blob_path(digest))
             stream = await manager.__aenter__()
             return StreamBody(stream, manager, digest)
         assert resource.objtype is not None
-        if isinstance(store, FilesystemStore):
-            checksum, ext = resource.checksum, _EXTENSION[resource.objtype]
-            path = f"{store.root}/objects/{checksum[:2]}/{checksum[2:]}.{ext}"
+        local = store.local_object_path(resource.checksum, resource.objtype)
+        if local is not None:
             try:
-                return FileBody.open(path, inline_max=self._inline_max)
+                return FileBody.open(local, inline_max=self._inline_max)
             except FileNotFoundError:
                 raise NotFoundError(
                     f"{resource.objtype.value} object {resource.checksum} is missing from the store"
@@ -488,10 +484,6 @@ def _conditions(headers: list[tuple[bytes, bytes]]) -> Conditions | None:
             text = value.decode("latin-1")
             found[field] = f"{found[field]}, {text}" if field in found else text
     return Conditions(**found) if found else None
-
-
-def _is_filesystem_url(url: str) -> bool:
-    return _SCHEME.match(url) is None or url.lower().startswith("file://")
 
 
 def create_app(

@@ -19,7 +19,7 @@ from ostree_repo.store.base import NamedInfo, ObjectInfo, ObjectStore, Staging, 
 from ostree_repo.store.chunks import CHUNK_SIZE, ByteStream, Chunks
 from ostree_repo.store.filesystem import FilesystemStore
 from ostree_repo.store.memory import MemoryStore
-from ostree_repo.store.url import open_store
+from ostree_repo.store.url import is_filesystem_url, open_store
 
 if TYPE_CHECKING:
     from ostree_repo.store.s3 import S3Store
@@ -36,6 +36,7 @@ __all__ = [
     "S3Store",
     "Staging",
     "Versioned",
+    "is_filesystem_url",
     "open_store",
 ]
 

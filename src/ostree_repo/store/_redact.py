@@ -1,12 +1,11 @@
-"""Keeping credentials out of what the S3 store shows: messages, reprs, URLs."""
+"""Keeping credentials out of the messages of obstore-based stores."""
 
 from __future__ import annotations
 
 import re
-import urllib.parse
 from collections.abc import Iterable
 
-__all__ = ["redact", "strip_userinfo"]
+__all__ = ["redact"]
 
 _MAX_MESSAGE = 600
 _SECRET_PATTERNS = re.compile(
@@ -32,14 +31,3 @@ def redact(error: BaseException | str, secrets: Iterable[str]) -> str:
     if len(text) > _MAX_MESSAGE:
         text = text[:_MAX_MESSAGE] + "..."
     return text
-
-
-def strip_userinfo(url: str) -> str:
-    """``url`` without a ``user:password@`` part."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host += f":{parts.port}"
-    return urllib.parse.urlunsplit(parts._replace(netloc=host))

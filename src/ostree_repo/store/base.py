@@ -309,6 +309,24 @@ class ObjectStore(abc.ABC):
                 if key is not None and (objtype is None or key[1] is objtype):
                     yield ObjectInfo(key[0], key[1], size, mtime)
 
+    # -- files on this machine ---------------------------------------------------------
+
+    def local_object_path(self, checksum: str, objtype: ObjectType) -> str | None:
+        """A path on this machine where the object's stored bytes are a plain file, which
+        may be read directly (a server's ``sendfile``, an export's hard link); None when
+        the store keeps no such file (S3, memory).
+
+        No I/O: the file may be missing (never written, or deleted meanwhile), so open it
+        and handle ``FileNotFoundError``. Never write to it.
+        """
+        object_path(checksum, objtype)  # a bad name is refused on every backend
+        return None
+
+    def local_named_path(self, path: str) -> str | None:
+        """Like :meth:`local_object_path`, for the named file ``path``."""
+        check_named_path(path)
+        return None
+
     # -- named files -------------------------------------------------------------------
 
     async def read_named(self, path: str) -> Versioned:

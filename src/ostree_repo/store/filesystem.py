@@ -65,7 +65,7 @@ from ostree_repo.store.chunks import (
     Verifier,
     coalesce,
 )
-from ostree_repo.store.keys import RESERVED_TOP_LEVEL, object_path
+from ostree_repo.store.keys import RESERVED_TOP_LEVEL, check_named_path, object_path
 
 __all__ = ["FilesystemStore"]
 
@@ -225,6 +225,16 @@ class FilesystemStore(ObjectStore):
 
     def _exists_many_sync(self, paths: list[str]) -> list[bool]:
         return [os.path.isfile(self._abs(path)) for path in paths]
+
+    # -- files on this machine ---------------------------------------------------------
+
+    def local_object_path(self, checksum: str, objtype: ObjectType) -> str:
+        """The object's file in the store directory (see :meth:`ObjectStore.local_object_path`)."""
+        return self._abs(object_path(checksum, objtype))
+
+    def local_named_path(self, path: str) -> str:
+        """The named file in the store directory (see :meth:`ObjectStore.local_named_path`)."""
+        return self._abs(check_named_path(path))
 
     # -- primitives --------------------------------------------------------------------
 

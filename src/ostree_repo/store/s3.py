@@ -33,8 +33,9 @@ import obstore
 import obstore.exceptions
 from obstore.store import S3Store as _ObstoreS3
 
+from ostree_repo._urls import redact_url
 from ostree_repo.errors import ConflictError, NotFoundError, OstreeRepoError, StoreError
-from ostree_repo.store._redact import redact, strip_userinfo
+from ostree_repo.store._redact import redact
 from ostree_repo.store.base import Entry, ObjectStore, PutMode
 from ostree_repo.store.chunks import (
     CHUNK_SIZE,
@@ -98,7 +99,7 @@ class S3Store(ObjectStore):
         prefix = prefix.strip("/")
         self.bucket = bucket
         self.prefix = prefix
-        self.endpoint = strip_userinfo(endpoint) if endpoint else None
+        self.endpoint = redact_url(endpoint, keep_user=False) if endpoint else None
         self.url = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
         self._secrets = tuple(s for s in (access_key_id, secret_access_key, session_token) if s)
         self._part_size = max(part_size, 5 << 20)

@@ -8,13 +8,19 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
+from ostree_repo._urls import url_scheme
 from ostree_repo.errors import InvalidNameError
 from ostree_repo.store.base import ObjectStore
 
-__all__ = ["open_store"]
+__all__ = ["is_filesystem_url", "open_store"]
 
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def is_filesystem_url(url: str) -> bool:
+    """Whether :func:`open_store` makes a :class:`FilesystemStore` of ``url``: a plain
+    path or a ``file://`` URL."""
+    return url_scheme(url) in (None, "file")
 
 
 def open_store(url: str, *, env: Mapping[str, str] | None = None, **options: Any) -> ObjectStore:
@@ -33,12 +39,11 @@ def open_store(url: str, *, env: Mapping[str, str] | None = None, **options: Any
     """
     if not isinstance(url, str) or not url:
         raise InvalidNameError("store URL must be a non-empty str")
-    match = _SCHEME.match(url)
-    if match is None:
+    scheme = url_scheme(url)
+    if scheme is None:
         from ostree_repo.store.filesystem import FilesystemStore
 
         return FilesystemStore(url, **options)
-    scheme = match.group(1).lower()
     parts = urllib.parse.urlsplit(url)
     if "@" in parts.netloc:
         raise InvalidNameError(

@@ -35,6 +35,7 @@ import certifi
 import httpx
 
 from ostree_repo import __version__
+from ostree_repo._urls import redact_url
 from ostree_repo.errors import ChecksumMismatchError, InvalidObjectError
 from ostree_repo.objects import ObjectType, object_path, verify_bytes
 from ostree_repo.objects.verify import MAX_METADATA_SIZE
@@ -175,20 +176,9 @@ def check_url(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise UnsupportedRemoteError(
-            f"cannot sync from {_redact(url)!r}: only http:// and https:// URLs are supported"
+            f"cannot sync from {redact_url(url)!r}: only http:// and https:// URLs are supported"
         )
     return url if url.endswith("/") else url + "/"
-
-
-def _redact(url: str) -> str:
-    """``url`` without a password."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host += f":{parts.port}"
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 def _proxied(url: str, options: RemoteOptions) -> bool:
@@ -302,7 +292,7 @@ class Remote:
 
     def url(self, path: str) -> str:
         """The full URL of ``path`` (redacted: no password)."""
-        return _redact(self.base + path)
+        return redact_url(self.base + path)
 
     # -- the retry loop --------------------------------------------------------------------
 

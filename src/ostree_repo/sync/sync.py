@@ -30,6 +30,7 @@ from ostree_repo.objects import (
     Summary,
     Tombstone,
     delta_path,
+    object_path,
     parse_delta_name,
     validate_checksum,
     validate_ref,
@@ -193,7 +194,7 @@ class _Run:
 
         async def meta() -> None:
             result["meta"] = await self.remote.get_bytes(
-                f"objects/{checksum[:2]}/{checksum[2:]}.commitmeta",
+                object_path(checksum, ObjectType.COMMITMETA),
                 optional=True,
                 check=DetachedMetadata.from_bytes,
                 what=f"commitmeta of {checksum}",
@@ -208,7 +209,7 @@ class _Run:
         if not self.tombstones_advertised:
             return
         data = await self.remote.get_bytes(
-            f"objects/{checksum[:2]}/{checksum[2:]}.tombstone-commit",
+            object_path(checksum, ObjectType.TOMBSTONE_COMMIT),
             optional=True,
             check=Tombstone.from_bytes,
             what=f"tombstone of {checksum}",
