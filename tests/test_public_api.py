@@ -127,6 +127,7 @@ PUBLIC: dict[str, list[str]] = {
         "open_store",
     ],
     "ostree_repo.repository": [
+        "AliasError",
         "Change",
         "Closure",
         "CommitInfo",
@@ -149,6 +150,7 @@ PUBLIC: dict[str, list[str]] = {
         "ArchiveLimitError",
         "ArchiveLimits",
         "BareRepositoryError",
+        "BrokenAliasError",
         "CorruptArchiveError",
         "CorruptObjectError",
         "DuplicateMemberError",

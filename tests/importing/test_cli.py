@@ -36,7 +36,9 @@ def test_import_prints_the_new_version(
     doc = json.loads(capsys.readouterr().out)
     assert doc["version"] is None and doc["objects_new"] == 0
     assert main(["--store", store, "refs", "--json", "os"]) == 0
-    assert json.loads(capsys.readouterr().out) == [{"name": "main", "commit": small_repo.c2}]
+    assert json.loads(capsys.readouterr().out) == [
+        {"name": "main", "commit": small_repo.c2, "alias_of": None}
+    ]
 
 
 def test_ref_and_repository_name_options(

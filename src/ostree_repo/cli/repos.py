@@ -75,9 +75,17 @@ def _versions(args: argparse.Namespace) -> Output:
 
 
 def _refs_json(record: VersionRecord) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = [{"name": n, "commit": c} for n, c in record.refs.items()]
+    """Refs and aliases (``alias_of``: the ref an alias names, else null), then collection
+    refs."""
+    rows: list[dict[str, Any]] = [
+        {"name": n, "commit": c, "alias_of": record.aliases.get(n)}
+        for n, c in record.resolved_refs().items()
+    ]
     for cid, refs in record.collection_refs.items():
-        rows += [{"name": n, "commit": c, "collection_id": cid} for n, c in refs.items()]
+        rows += [
+            {"name": n, "commit": c, "alias_of": None, "collection_id": cid}
+            for n, c in refs.items()
+        ]
     return rows
 
 
@@ -87,6 +95,7 @@ def _refs(args: argparse.Namespace) -> Output:
         rows = _refs_json(record)
         text = "\n".join(
             f"{r['commit']}  {r['name']}"
+            + (f" -> {r['alias_of']}" if r["alias_of"] else "")
             + (f"  ({r['collection_id']})" if "collection_id" in r else "")
             for r in rows
         )
@@ -142,7 +151,11 @@ def _show(args: argparse.Namespace) -> Output:
                 f"refs: {len(record.refs)}, commits: {len(record.commits)}, "
                 f"deltas: {len(record.deltas)}",
             ]
-            + [f"  ref {r['name']} -> {r['commit']}" for r in doc["refs"]]
+            + [
+                f"  ref {r['name']} -> {r['commit']}"
+                + (f" (alias of {r['alias_of']})" if r["alias_of"] else "")
+                for r in doc["refs"]
+            ]
         )
         return doc, text
 
@@ -156,6 +169,12 @@ def _diff(args: argparse.Namespace) -> Output:
         lines = [f"+ ref {n} -> {c}" for n, c in changes["refs_added"].items()]
         lines += [f"- ref {n} ({c})" for n, c in changes["refs_removed"].items()]
         lines += [f"~ ref {n}: {d['from']} -> {d['to']}" for n, d in changes["refs_moved"].items()]
+        lines += [f"+ alias {n} -> {t}" for n, t in changes["aliases_added"].items()]
+        lines += [f"- alias {n} (-> {t})" for n, t in changes["aliases_removed"].items()]
+        lines += [
+            f"~ alias {n}: -> {d['from']} now -> {d['to']}"
+            for n, d in changes["aliases_moved"].items()
+        ]
         lines += [f"+ commit {c}" for c in changes["commits_added"]]
         lines += [f"- commit {c}" for c in changes["commits_removed"]]
         return {"repository": args.name, "old": args.old, "new": args.new, **changes}, "\n".join(

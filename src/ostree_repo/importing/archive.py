@@ -42,6 +42,7 @@ from ostree_repo.errors import (
     InvalidObjectError,
 )
 from ostree_repo.importing._config import parse_repo_config
+from ostree_repo.importing._refs import RefTree
 from ostree_repo.importing._tarstream import CHUNK, ArchiveLimits, Member, TarStream, resolve_link
 from ostree_repo.importing.errors import (
     ArchiveLimitError,
@@ -64,13 +65,13 @@ from ostree_repo.objects import (
     delta_path,
     object_path,
     parse_object_path,
-    validate_checksum,
     validate_ref,
     verify_bytes,
 )
 from ostree_repo.objects.metadata import DetachedMetadata
 from ostree_repo.objects.tree import DirTreeRefs, dirtree_references
 from ostree_repo.objects.verify import find_invalid
+from ostree_repo.repository._aliases import resolve_aliases
 from ostree_repo.repository.blobs import put_blob
 from ostree_repo.repository.closure import (
     Closure,
@@ -208,11 +209,17 @@ class _Collected:
     commits: dict[str, bytes] = attrs.field(factory=dict)
     commitmeta: dict[str, bytes] = attrs.field(factory=dict)
     tombstones: set[str] = attrs.field(factory=set)
+    ref_tree: RefTree = attrs.field(init=False)
+    #: refs/heads, its aliases and refs/mirrors, once ``ref_tree`` is resolved
     refs: dict[str, str] = attrs.field(factory=dict)
+    aliases: dict[str, str] = attrs.field(factory=dict)
     collection_refs: dict[tuple[str, str], str] = attrs.field(factory=dict)
     deltas: dict[str, _DeltaFiles] = attrs.field(factory=dict)
     configs_elsewhere: list[str] = attrs.field(factory=list)
     top_level: list[str] = attrs.field(factory=list)
+
+    def __attrs_post_init__(self) -> None:
+        self.ref_tree = RefTree(lambda path: self.member("/".join(path)))
 
     def close(self) -> None:
         for files in self.deltas.values():
@@ -298,7 +305,7 @@ class _Reader:
                     "(.filez objects) can be imported"
                 )
             if member.kind in ("symlink", "hardlink"):
-                self._link(member, inside)
+                self._link(member, inside, rel)
                 continue
             if not inside:
                 self._note_outside(member)
@@ -306,6 +313,8 @@ class _Reader:
             self.collected.repo_seen = True
             if member.kind == "file" and rel:
                 self._file(member, rel)
+            elif member.kind == "dir" and rel[:1] == ("refs",):
+                self.collected.ref_tree.add_dir(rel)
         self._flush()
         progress.bytes_read = stream.input.bytes_read
 
@@ -325,14 +334,17 @@ class _Reader:
         else:
             self._emit(batch)
 
-    def _link(self, member: Member, inside: bool) -> None:
+    def _link(self, member: Member, inside: bool, rel: tuple[str, ...]) -> None:
         target = resolve_link(member)
         if target[: len(self.prefix)] != self.prefix:
             where = self.collected.repo_dir or "the archive's top"
             raise UnsafeArchiveError(
                 f"{member.name}: a {member.kind} to {member.linkname}, outside {where}"
             )
-        if inside:
+        if inside and member.kind == "symlink" and rel[:1] == ("refs",):
+            self.collected.repo_seen = True
+            self.collected.ref_tree.add_link(rel, member.linkname)  # an alias, maybe
+        elif inside:
             raise UnsupportedMemberError(
                 f"{member.name}: a {member.kind}; an OSTree repository holds none and links "
                 "are not followed"
@@ -363,25 +375,22 @@ class _Reader:
             self.collected.config = parse_repo_config(member.name, data)
         elif head == "objects" and len(rel) == 3:
             self._object(member, rel)
-        elif rel[:2] == ("refs", "heads") and len(rel) > 2:
-            checksum = self._ref(member)
-            self.collected.refs["/".join(rel[2:])] = checksum
-        elif rel[:2] == ("refs", "mirrors") and len(rel) > 3:
-            checksum = self._ref(member)
-            self.collected.collection_refs[(rel[2], "/".join(rel[3:]))] = checksum
+        elif head == "refs":
+            self._ref(member, rel)
         elif head == "deltas" and len(rel) == 4:
             self._delta_file(member, rel)
         # anything else (summary, delta-indexes, refs/remotes, state, tmp, ...) is not
         # imported: versions get their own summary and indexes
 
-    def _ref(self, member: Member) -> str:
-        data = self._read_small(member, self.limits.max_small_file_size, "ref file")
-        text = data.decode("ascii", "replace").strip()
-        try:
-            return validate_checksum(text)
-        except InvalidNameError:
-            shown = text if len(text) <= 80 else text[:77] + "..."
-            raise InvalidRefError(f"{member.name}: not a commit checksum ({shown!r})") from None
+    def _ref(self, member: Member, rel: tuple[str, ...]) -> None:
+        """A file under ``refs/``: kept until the end, when the tree (with its symlinks)
+        is resolved. Files of ``refs/remotes`` and the like matter only as the target of a
+        symlink: one too large to be a ref is left out."""
+        limit = self.limits.max_small_file_size
+        if member.size > limit and rel[1] not in ("heads", "mirrors"):
+            return
+        data = self._read_small(member, limit, "ref file")
+        self.collected.ref_tree.add_file(rel, data.decode("ascii", "replace"))
 
     def _object(self, member: Member, rel: tuple[str, ...]) -> None:
         try:
@@ -594,7 +603,7 @@ def _check_ref_update(
 ) -> None:
     """``ref=``: the archive's history of ``ref`` must contain or build on the ref's head."""
     chain, boundary = _chain(head, parents)
-    current = base.refs.get(ref)
+    current = base.resolve_ref(ref)
     where = f"repository {base.repository or '(new)'} version {base.number}"
     if current is None:
         if boundary is None:
@@ -703,15 +712,20 @@ async def _finish(
         raise RepositoryConfigError(
             f"{collected.member('config')} is missing: not an OSTree repository"
         )
+    resolved = collected.ref_tree.resolve()
+    collected.refs, collected.aliases = resolved.heads, resolved.aliases
+    collected.collection_refs = resolved.mirrors
     parents = {c: Commit.from_bytes(data).parent for c, data in collected.commits.items()}
     base = await _latest(manager, name)
     store = manager.store
 
+    heads = {**collected.refs, **resolve_aliases(collected.refs, collected.aliases)}
+
     def guard(version: VersionRecord) -> None:
         if ref is not None:
-            head = collected.refs.get(ref)
+            head = heads.get(ref)
             if head is None:
-                have = ", ".join(sorted(collected.refs)) or "none"
+                have = ", ".join(sorted(heads)) or "none"
                 raise UpdateConflictError(f"the archive has no ref {ref} (its refs: {have})")
             _check_ref_update(ref, head, parents, version)
 
@@ -787,6 +801,8 @@ def _add_refs(ingest: Ingest, collected: _Collected, base: VersionRecord) -> Non
             ingest.set_ref(ref, commit)
         except InvalidNameError as e:
             raise InvalidRefError(f"{what}: {e}") from None
+    for alias, target in collected.aliases.items():
+        ingest.set_alias(alias, target)  # names checked, and resolved, by the ref tree
     for (cid, ref), commit in collected.collection_refs.items():
         what = collected.member(f"refs/mirrors/{cid}/{ref}")
         resolve(commit, what)

@@ -1,7 +1,8 @@
 """Import an archive-mode OSTree repository directory (made by ``ostree`` or by us).
 
-Every object is verified as it is stored; refs, collection refs, detached metadata,
-tombstones and static deltas come along; the result is one new repository version.
+Every object is verified as it is stored; refs, ref aliases (symlinks under
+``refs/heads``, see :mod:`.refs`), collection refs, detached metadata, tombstones and
+static deltas come along; the result is one new repository version.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import anyio
 import anyio.to_thread
 
 from ostree_repo._tasks import task_group
-from ostree_repo.errors import InvalidNameError, InvalidObjectError
+from ostree_repo.errors import InvalidNameError
 from ostree_repo.importing._config import parse_repo_config
+from ostree_repo.importing._refs import RefTree
 from ostree_repo.importing.errors import RepositoryConfigError
-from ostree_repo.objects import ObjectType, parse_object_path, validate_checksum
+from ostree_repo.objects import ObjectType, parse_object_path
 from ostree_repo.objects.metadata import Tombstone
 from ostree_repo.repository.ingest import Ingest
 from ostree_repo.repository.manager import RepositoryManager
@@ -25,6 +27,9 @@ from ostree_repo.repository.records import RepoConfig, VersionRecord
 from ostree_repo.store.chunks import CHUNK_SIZE
 
 __all__ = ["import_directory"]
+
+#: A ref file holds a checksum and a newline; more than this is not a ref.
+MAX_REF_FILE = 4096
 
 
 def read_repo_config(path: Path) -> RepoConfig:
@@ -43,12 +48,25 @@ def _chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
-def _read_ref(path: Path) -> str:
-    text = path.read_text("ascii", errors="replace").strip()
-    try:
-        return validate_checksum(text)
-    except InvalidNameError:
-        raise InvalidObjectError(f"{path}: not a commit checksum") from None
+def read_ref_tree(root: Path) -> RefTree:
+    """What ``root/refs`` holds: files with their text, symlinks with their targets
+    (never followed here), directories."""
+    tree = RefTree(lambda parts: str(root.joinpath(*parts)))
+    base = root / "refs"
+    for directory, dirnames, filenames in os.walk(base):
+        here = Path(directory)
+        rel = ("refs", *here.relative_to(base).parts)
+        tree.add_dir(rel)
+        for entry in (*dirnames, *filenames):
+            path = here / entry
+            if path.is_symlink():
+                tree.add_link((*rel, entry), os.readlink(path))
+            elif entry in filenames:
+                with open(path, "rb") as f:
+                    data = f.read(MAX_REF_FILE + 1)
+                if len(data) <= MAX_REF_FILE or rel[1:2] in (("heads",), ("mirrors",)):
+                    tree.add_file((*rel, entry), data.decode("ascii", "replace"))
+    return tree
 
 
 async def import_directory(
@@ -63,6 +81,7 @@ async def import_directory(
     when the repository already held exactly this content."""
     root = Path(path)
     config = await anyio.to_thread.run_sync(read_repo_config, root)
+    refs = (await anyio.to_thread.run_sync(read_ref_tree, root)).resolve()  # before any write
     await manager.create_repository(name, exist_ok=True)
     ingest = Ingest(manager, name, config=config)
     store = manager.store
@@ -94,13 +113,12 @@ async def import_directory(
     for checksum, file in commits:
         await ingest.add_commit(checksum, file.read_bytes(), commitmeta.get(checksum))
 
-    heads = root / "refs" / "heads"
-    for ref_file in sorted(p for p in heads.rglob("*") if p.is_file()):
-        ingest.set_ref(ref_file.relative_to(heads).as_posix(), _read_ref(ref_file))
-    mirrors = root / "refs" / "mirrors"
-    for ref_file in sorted(p for p in mirrors.rglob("*") if p.is_file()):
-        cid, _, ref = ref_file.relative_to(mirrors).as_posix().partition("/")
-        ingest.set_ref(ref, _read_ref(ref_file), collection_id=cid)
+    for ref, commit in refs.heads.items():
+        ingest.set_ref(ref, commit)
+    for alias, target in refs.aliases.items():
+        ingest.set_alias(alias, target)
+    for (cid, ref), commit in refs.mirrors.items():
+        ingest.set_ref(ref, commit, collection_id=cid)
 
     for superblock in sorted((root / "deltas").rglob("superblock")):
         parts = {

@@ -17,6 +17,7 @@ stored stay unreferenced until ``reclaim``). The hierarchy::
     │   └── BareRepositoryError    a bare-mode repository (``.file`` objects)
     ├── CorruptObjectError         an object, detached metadata, tombstone or delta is bad
     ├── InvalidRefError            a ref holds garbage or names a commit nobody has
+    │   └── BrokenAliasError       a ref symlink (alias) that libostree could not list
     ├── IncompleteArchiveError     an object a new commit needs is nowhere
     │   └── MissingParentError     ... and the commit's parent is not in the repository
     └── UpdateConflictError        ``ref=``: the archive does not build on the ref's head
@@ -35,6 +36,7 @@ __all__ = [
     "ArchiveError",
     "ArchiveLimitError",
     "BareRepositoryError",
+    "BrokenAliasError",
     "CorruptArchiveError",
     "CorruptObjectError",
     "DuplicateMemberError",
@@ -114,6 +116,12 @@ class CorruptObjectError(ArchiveError, InvalidObjectError):
 class InvalidRefError(ArchiveError):
     """A ref file is not a checksum, has an invalid name, or names a commit that is neither
     in the archive nor in the repository."""
+
+
+class BrokenAliasError(InvalidRefError):
+    """A symlink under ``refs/`` (a ref alias) that libostree could not list: its target
+    is missing or a directory, its chain of links loops; or one that leaves ``refs/``, the
+    repository, or is absolute (libostree would read a file that is no ref)."""
 
 
 class IncompleteArchiveError(ArchiveError):

@@ -5,6 +5,7 @@ a version holds refs and commits, and through the commits' closures every object
 trees reach, plus detached metadata, static deltas and a generated summary.
 """
 
+from ostree_repo.repository._aliases import AliasError
 from ostree_repo.repository._content import diff
 from ostree_repo.repository.closure import Closure, MissingObjectError
 from ostree_repo.repository.hooks import PublishHook, SettingsError, default_hooks
@@ -13,6 +14,7 @@ from ostree_repo.repository.records import CommitInfo, DeltaInfo, RepoConfig, Ve
 from ostree_repo.repository.repository import Change, Repository, VersionNotFoundError
 
 __all__ = [
+    "AliasError",
     "Change",
     "Closure",
     "CommitInfo",

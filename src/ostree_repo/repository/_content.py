@@ -14,9 +14,10 @@ import attrs
 
 from ostree_repo.errors import NotFoundError, OstreeRepoError
 from ostree_repo.objects.names import parse_delta_name, validate_ref
+from ostree_repo.repository._aliases import MAX_LINKS, resolve_aliases
 from ostree_repo.repository.records import CommitInfo, DeltaInfo, VersionRecord
 
-__all__ = ["add_content", "diff", "history", "remove_content", "select"]
+__all__ = ["add_content", "diff", "history", "merge_refs", "remove_content", "select"]
 
 
 def history(commits: dict[str, CommitInfo], start: str, depth: int) -> list[str]:
@@ -32,13 +33,24 @@ def history(commits: dict[str, CommitInfo], start: str, depth: int) -> list[str]
 
 @attrs.frozen
 class Selection:
-    """What to take from a source version: refs to set, commits to include, and deltas."""
+    """What to take from a source version: refs and aliases to set, commits to include,
+    and deltas."""
 
     refs: dict[str, str]
     collection_refs: dict[str, dict[str, str]]
     commits: dict[str, CommitInfo]
     deltas: dict[str, DeltaInfo]
     tombstones: tuple[str, ...] = ()
+    aliases: dict[str, str] = attrs.field(factory=dict)
+
+
+def _alias_chain(source: VersionRecord, name: str) -> tuple[dict[str, str], str]:
+    """The aliases from alias ``name`` to the ref it resolves to, and that ref."""
+    chain: dict[str, str] = {}
+    current = name
+    while current in source.aliases and len(chain) <= MAX_LINKS:
+        chain[current] = current = source.aliases[current]
+    return chain, current
 
 
 def select(
@@ -50,7 +62,9 @@ def select(
 ) -> Selection:
     """Pick refs (with their commits) and single commits, each with ``depth`` parents.
 
-    ``whole`` takes everything: all refs, collection refs, commits, deltas, tombstones.
+    An alias comes with the aliases and the ref it resolves to (so that it still
+    resolves in the destination). ``whole`` takes everything: all refs, aliases,
+    collection refs, commits, deltas, tombstones.
     """
     if whole:
         return Selection(
@@ -59,11 +73,15 @@ def select(
             dict(source.commits),
             dict(source.deltas),
             source.tombstones,
+            dict(source.aliases),
         )
     chosen_refs: dict[str, str] = {}
+    chosen_aliases: dict[str, str] = {}
     chosen: dict[str, CommitInfo] = {}
-    for name in refs:
-        validate_ref(name)
+    for asked in refs:
+        validate_ref(asked)
+        chain, name = _alias_chain(source, asked)
+        chosen_aliases.update(chain)
         if name not in source.refs:
             raise NotFoundError(f"version {source.number} of {source.repository} has no ref {name}")
         chosen_refs[name] = source.refs[name]
@@ -76,7 +94,20 @@ def select(
             )
         for c in history(source.commits, commit, depth):
             chosen[c] = source.commits[c]
-    return Selection(chosen_refs, {}, chosen, dict(source.deltas))
+    return Selection(chosen_refs, {}, chosen, dict(source.deltas), aliases=chosen_aliases)
+
+
+def merge_refs(
+    base: VersionRecord, refs: dict[str, str], aliases: dict[str, str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """``base``'s refs and aliases with ``refs`` and ``aliases`` set over them: a ref
+    replaces an alias of the same name and the other way round, as writing
+    ``refs/heads/NAME`` replaces whatever was there. AliasError if an alias of the result
+    no longer resolves."""
+    new_refs = {n: c for n, c in base.refs.items() if n not in aliases} | refs
+    new_aliases = {n: t for n, t in base.aliases.items() if n not in refs} | aliases
+    resolve_aliases(new_refs, new_aliases)
+    return new_refs, new_aliases
 
 
 def _deltas_between(commits: dict[str, Any], deltas: dict[str, DeltaInfo]) -> dict[str, DeltaInfo]:
@@ -90,8 +121,9 @@ def _deltas_between(commits: dict[str, Any], deltas: dict[str, DeltaInfo]) -> di
 
 
 def add_content(base: VersionRecord, selection: Selection) -> VersionRecord:
-    """``base`` plus the selection: refs with the same name move; deltas whose ends are
-    both present come along."""
+    """``base`` plus the selection: refs and aliases with the same name move; deltas whose
+    ends are both present come along."""
+    refs, aliases = merge_refs(base, selection.refs, selection.aliases)
     commits = {**base.commits, **selection.commits}
     collection_refs = {c: dict(r) for c, r in base.collection_refs.items()}
     for cid, refs in selection.collection_refs.items():
@@ -100,7 +132,8 @@ def add_content(base: VersionRecord, selection: Selection) -> VersionRecord:
     tombstones = tuple(sorted(set(base.tombstones) | set(selection.tombstones)))
     return attrs.evolve(
         base,
-        refs={**base.refs, **selection.refs},
+        refs=refs,
+        aliases=aliases,
         collection_refs=collection_refs,
         commits=commits,
         deltas=deltas,
@@ -112,17 +145,27 @@ def add_content(base: VersionRecord, selection: Selection) -> VersionRecord:
 def remove_content(
     base: VersionRecord, refs: Iterable[str] = (), commits: Iterable[str] = ()
 ) -> VersionRecord:
-    """``base`` without the named refs and commits.
+    """``base`` without the named refs (or aliases) and commits.
 
-    Removing a commit that a remaining ref points at is refused (remove the ref too).
-    Deltas that lead from or to a removed commit go with it; a remaining child of a
-    removed commit keeps its parent link, as a truncated history.
+    Removing a commit that a remaining ref points at is refused (remove the ref too), and
+    so is removing a ref that a remaining alias names (as ``ostree refs --delete`` refuses
+    it: remove the alias too). Deltas that lead from or to a removed commit go with it; a
+    remaining child of a removed commit keeps its parent link, as a truncated history.
     """
     new_refs = dict(base.refs)
+    new_aliases = dict(base.aliases)
     for name in refs:
-        if name not in new_refs:
+        if name in new_aliases:
+            del new_aliases[name]
+        elif name in new_refs:
+            del new_refs[name]
+        else:
             raise NotFoundError(f"version {base.number} of {base.repository} has no ref {name}")
-        del new_refs[name]
+    for alias, target in sorted(new_aliases.items()):
+        if target not in new_refs and target not in new_aliases:
+            raise OstreeRepoError(
+                f"ref {target} has an active alias: {alias} (remove the alias as well)"
+            )
     gone = set(commits)
     for commit in gone:
         if commit not in base.commits:
@@ -140,6 +183,7 @@ def remove_content(
     return attrs.evolve(
         base,
         refs=new_refs,
+        aliases=new_aliases,
         collection_refs={cid: r for cid, r in collection_refs.items() if r},
         commits=remaining,
         deltas=_deltas_between(remaining, base.deltas),
@@ -148,17 +192,24 @@ def remove_content(
     )
 
 
-def diff(old: VersionRecord, new: VersionRecord) -> dict[str, Any]:
-    """What changed from ``old`` to ``new``: refs added, removed, moved; commits added and
-    removed; deltas added and removed."""
+def _changes(kind: str, old: dict[str, str], new: dict[str, str]) -> dict[str, Any]:
+    """``KIND_added``, ``KIND_removed`` and ``KIND_moved`` (``{"from", "to"}``) of a mapping."""
     return {
-        "refs_added": {n: c for n, c in new.refs.items() if n not in old.refs},
-        "refs_removed": {n: c for n, c in old.refs.items() if n not in new.refs},
-        "refs_moved": {
-            n: {"from": old.refs[n], "to": c}
-            for n, c in new.refs.items()
-            if n in old.refs and old.refs[n] != c
+        f"{kind}_added": {n: v for n, v in new.items() if n not in old},
+        f"{kind}_removed": {n: v for n, v in old.items() if n not in new},
+        f"{kind}_moved": {
+            n: {"from": old[n], "to": v} for n, v in new.items() if n in old and old[n] != v
         },
+    }
+
+
+def diff(old: VersionRecord, new: VersionRecord) -> dict[str, Any]:
+    """What changed from ``old`` to ``new``: refs added, removed, moved; aliases added,
+    removed and pointed at another ref; commits added and removed; deltas added and
+    removed."""
+    return {
+        **_changes("refs", old.refs, new.refs),
+        **_changes("aliases", old.aliases, new.aliases),
         "commits_added": sorted(set(new.commits) - set(old.commits)),
         "commits_removed": sorted(set(old.commits) - set(new.commits)),
         "deltas_added": sorted(set(new.deltas) - set(old.deltas)),

@@ -27,11 +27,14 @@ def _ref(name: str, checksum: str, info: CommitInfo) -> SummaryRef:
 
 
 def build_summary(record: VersionRecord, last_modified: int) -> bytes:
-    """The summary for ``record``: refs sorted by name with their commits' sizes,
+    """The summary for ``record``: refs (aliases listed as refs of their own, at their
+    targets' commits, as libostree lists them) sorted by name with their commits' sizes,
     timestamps and versions; the static deltas with their superblock digests; the
     repository mode, collection ID and map; ``last-modified``.
     """
-    refs = Summary.make_refs([_ref(n, c, record.commits[c]) for n, c in record.refs.items()])
+    refs = Summary.make_refs(
+        [_ref(n, c, record.commits[c]) for n, c in record.resolved_refs().items()]
+    )
     metadata: dict[str, Variant] = {
         "ostree.summary.mode": Variant("s", record.config.mode),
         LAST_MODIFIED: Variant("t", bswap64(last_modified)),

@@ -20,6 +20,8 @@ from ostree_repo.errors import ChecksumMismatchError, InvalidObjectError, NotFou
 from ostree_repo.objects import Commit, DeltaSuperblock, ObjectType
 from ostree_repo.objects.metadata import DetachedMetadata
 from ostree_repo.objects.names import delta_name, validate_collection_id, validate_ref
+from ostree_repo.repository._aliases import resolve_aliases
+from ostree_repo.repository._content import merge_refs
 from ostree_repo.repository.blobs import put_blob
 from ostree_repo.repository.manager import RepositoryManager
 from ostree_repo.repository.records import CommitInfo, DeltaInfo, RepoConfig, VersionRecord
@@ -48,6 +50,8 @@ class Ingest:
     manager: RepositoryManager
     name: str
     refs: dict[str, str] = attrs.field(factory=dict)
+    #: alias name -> the ref (or alias) it names
+    aliases: dict[str, str] = attrs.field(factory=dict)
     collection_refs: dict[str, dict[str, str]] = attrs.field(factory=dict)
     commits: dict[str, CommitInfo] = attrs.field(factory=dict)
     deltas: dict[str, DeltaInfo] = attrs.field(factory=dict)
@@ -72,9 +76,17 @@ class Ingest:
         validate_ref(name)
         if collection_id is None:
             self.refs[name] = commit
+            self.aliases.pop(name, None)
         else:
             validate_collection_id(collection_id)
             self.collection_refs.setdefault(collection_id, {})[name] = commit
+
+    def set_alias(self, name: str, target: str) -> None:
+        """Make ``name`` an alias of ref (or alias) ``target``."""
+        validate_ref(name)
+        validate_ref(target)
+        self.aliases[name] = target
+        self.refs.pop(name, None)
 
     async def add_delta(self, superblock: bytes, parts: dict[int, bytes]) -> str:
         """Store a static delta (superblock and part files, byte for byte) after checking
@@ -99,17 +111,20 @@ class Ingest:
 
     def draft(self, base: VersionRecord, *, replace: bool = False) -> VersionRecord:
         """The next version's content: ``base`` plus what was ingested (refs of the same
-        name move), or with ``replace`` only what was ingested; deltas come along when
-        both their ends are present. The summary signature is dropped: the summary will
-        be regenerated unless the caller sets one it can vouch for.
+        name move, a ref replacing an alias of its name and the other way round), or with
+        ``replace`` only what was ingested; deltas come along when both their ends are
+        present. The summary signature is dropped: the summary will be regenerated unless
+        the caller sets one it can vouch for. AliasError if an alias resolves to no ref.
         """
         deltas = {
             n: d for n, d in self.deltas.items() if _delta_ends_present(n, base, self, replace)
         }
         if replace:
+            resolve_aliases(self.refs, self.aliases)
             return attrs.evolve(
                 base,
                 refs=dict(self.refs),
+                aliases=dict(self.aliases),
                 collection_refs={c: dict(r) for c, r in self.collection_refs.items()},
                 commits=dict(self.commits),
                 deltas=deltas,
@@ -120,9 +135,11 @@ class Ingest:
         collection_refs = {c: dict(r) for c, r in base.collection_refs.items()}
         for cid, refs in self.collection_refs.items():
             collection_refs.setdefault(cid, {}).update(refs)
+        new_refs, new_aliases = merge_refs(base, self.refs, self.aliases)
         return attrs.evolve(
             base,
-            refs={**base.refs, **self.refs},
+            refs=new_refs,
+            aliases=new_aliases,
             collection_refs=collection_refs,
             commits={**base.commits, **self.commits},
             deltas={**base.deltas, **deltas},

@@ -16,6 +16,7 @@ import attrs
 
 from ostree_repo.errors import InvalidObjectError
 from ostree_repo.objects.names import is_checksum, validate_collection_id, validate_ref
+from ostree_repo.repository._aliases import AliasError, resolve_alias, resolve_aliases
 
 __all__ = ["CommitInfo", "DeltaInfo", "RepoConfig", "VersionRecord"]
 
@@ -88,10 +89,13 @@ def _sorted(mapping: dict[str, Any]) -> dict[str, Any]:
 class VersionRecord:
     """One repository version.
 
-    ``refs`` maps ref names to commits; ``collection_refs`` maps collection IDs to refs of
-    other collections; ``commits`` holds every commit of the version (also those no ref
-    points at); ``deltas`` maps delta names (``FROM-TO`` or ``TO``) to their blobs.
-    ``summary`` and ``summary_sig`` are blobs. ``action`` says what made the version.
+    ``refs`` maps ref names to commits; ``aliases`` maps alias names to the ref (or
+    alias) each names, as libostree's ``refs/heads`` symlinks do (see
+    :mod:`._aliases`; :meth:`resolved_refs` lists both as clients see them);
+    ``collection_refs`` maps collection IDs to refs of other collections; ``commits``
+    holds every commit of the version (also those no ref points at); ``deltas`` maps
+    delta names (``FROM-TO`` or ``TO``) to their blobs. ``summary`` and ``summary_sig``
+    are blobs. ``action`` says what made the version.
     ``settings`` holds the repository's policies, a JSON object of sections each owned
     by one feature (see :mod:`ostree_repo.repository.hooks`); it is carried forward from
     version to version.
@@ -113,6 +117,22 @@ class VersionRecord:
     settings: dict[str, Any] = attrs.field(factory=dict)
     #: random token of the writer that created the record (tells it its own record apart)
     writer: str = ""
+    aliases: dict[str, str] = attrs.field(factory=dict)
+
+    def resolve_ref(self, name: str) -> str | None:
+        """The commit ref or alias ``name`` points at (None: no such ref)."""
+        commit = self.refs.get(name)
+        if commit is None and name in self.aliases:
+            try:
+                return resolve_alias(name, self.refs, self.aliases)
+            except AliasError:
+                return None
+        return commit
+
+    def resolved_refs(self) -> dict[str, str]:
+        """Refs and aliases with the commit each points at, as libostree lists them (and
+        as the summary and the server give them), sorted by name."""
+        return _sorted({**self.refs, **resolve_aliases(self.refs, self.aliases)})
 
     def check(self) -> VersionRecord:
         """Validate names and references; return self."""
@@ -120,6 +140,13 @@ class VersionRecord:
             validate_ref(name)
             if commit not in self.commits:
                 raise InvalidObjectError(f"ref {name} points at {commit}, not in the version")
+        for name, target in self.aliases.items():
+            validate_ref(name)
+            validate_ref(target)
+        try:
+            resolve_aliases(self.refs, self.aliases)
+        except AliasError as e:
+            raise InvalidObjectError(str(e)) from None
         for cid, refs in self.collection_refs.items():
             validate_collection_id(cid)
             for name, commit in refs.items():
@@ -142,6 +169,7 @@ class VersionRecord:
             "action": self.action,
             "config": attrs.asdict(self.config),
             "refs": _sorted(self.refs),
+            "aliases": _sorted(self.aliases),
             "collection_refs": {c: _sorted(r) for c, r in sorted(self.collection_refs.items())},
             "commits": {c: info.to_json() for c, info in sorted(self.commits.items())},
             "deltas": {n: d.to_json() for n, d in sorted(self.deltas.items())},
@@ -176,6 +204,7 @@ class VersionRecord:
                 action=doc["action"],
                 settings=doc.get("settings", {}),
                 writer=doc.get("writer", ""),
+                aliases=doc.get("aliases", {}),
             )
         except (ValueError, KeyError, TypeError) as e:
             raise InvalidObjectError(f"corrupt version record: {e}") from e

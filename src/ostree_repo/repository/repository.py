@@ -48,6 +48,7 @@ class VersionNotFoundError(NotFoundError):
 def _content(record: VersionRecord) -> tuple[Any, ...]:
     return (
         record.refs,
+        record.aliases,
         record.collection_refs,
         record.commits,
         record.deltas,
