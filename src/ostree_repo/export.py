@@ -15,6 +15,8 @@ Two forms, holding the same tree (the one the server serves for that version):
   Members are sorted, owned by 0:0 with modes 0644/0755 and dated at the version's
   creation, so exporting the same version twice gives the same bytes.
 
+Ref aliases are written as libostree writes them: a relative symlink at
+``refs/heads/ALIAS`` (``ostree refs --alias`` lists it; a tarball holds a symlink member).
 Blobs (detached metadata, deltas, summaries) are checked against their SHA-256 when they
 are copied; objects are copied as stored (``ostree fsck`` checks them).
 """
@@ -38,6 +40,7 @@ from ostree_repo._tasks import task_group
 from ostree_repo.errors import ChecksumMismatchError, OstreeRepoError
 from ostree_repo.objects import DeltaIndex, ObjectType, Tombstone, delta_index_path, delta_path
 from ostree_repo.objects.names import object_path, parse_delta_name
+from ostree_repo.repository._aliases import alias_link
 from ostree_repo.repository.closure import split_key
 from ostree_repo.repository.layout import blob_path
 from ostree_repo.repository.manager import RepositoryManager
@@ -56,10 +59,11 @@ _PREFETCH_WINDOW = 16 << 20
 
 @attrs.frozen
 class _File:
-    """One file of the exported tree: in memory, an object, or a blob."""
+    """One file of the exported tree: in memory, an object, a blob, or a symlink."""
 
     path: str
     data: bytes | None = None
+    link: str = ""  # a symlink's target (ref aliases)
     objtype: ObjectType | None = None
     checksum: str = ""
     blob: str = ""
@@ -82,6 +86,8 @@ def _tree(record: VersionRecord, objects: dict[bytes, int]) -> list[_File]:
         files.append(_File(path, data=Tombstone(checksum).to_bytes()))
     for ref, commit in record.refs.items():
         files.append(_File(f"refs/heads/{ref}", data=f"{commit}\n".encode()))
+    for alias, target in record.aliases.items():
+        files.append(_File(f"refs/heads/{alias}", link=alias_link(alias, target)))
     for cid, refs in record.collection_refs.items():
         for ref, commit in refs.items():
             files.append(_File(f"refs/mirrors/{cid}/{ref}", data=f"{commit}\n".encode()))
@@ -179,6 +185,9 @@ async def export_version(
     async def write(item: _File) -> None:
         async with limiter:
             target = await anyio.to_thread.run_sync(prepare, item)
+            if item.link:
+                await anyio.to_thread.run_sync(os.symlink, item.link, target)
+                return
             if item.data is not None:
                 await anyio.to_thread.run_sync(target.write_bytes, item.data)
                 return
@@ -219,12 +228,13 @@ async def _object_chunks(
 # -- tarballs ------------------------------------------------------------------------------
 
 
-def _header(path: str, size: int, mtime: int, *, directory: bool = False) -> bytes:
+def _header(path: str, size: int, mtime: int, *, directory: bool = False, link: str = "") -> bytes:
     info = tarfile.TarInfo(path)
-    info.size = 0 if directory else size
+    info.size = 0 if directory or link else size
     info.mtime = mtime
-    info.mode = 0o755 if directory else 0o644
-    info.type = tarfile.DIRTYPE if directory else tarfile.REGTYPE
+    info.mode = 0o777 if link else 0o755 if directory else 0o644
+    info.type = tarfile.SYMTYPE if link else tarfile.DIRTYPE if directory else tarfile.REGTYPE
+    info.linkname = link
     info.uid = info.gid = 0
     info.uname = info.gname = ""
     return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
@@ -335,6 +345,9 @@ async def _emit_file(
     lead: str,
     mtime: int,
 ) -> None:
+    if item.link:
+        await emit(_header(lead + item.path, 0, mtime, link=item.link))
+        return
     data = item.data if item.data is not None else ready
     if data is not None:
         await emit(_header(lead + item.path, len(data), mtime) + data + _padding(len(data)))

@@ -12,7 +12,7 @@ import attrs
 import pytest
 
 from importing._aliases import ALIASES, build_alias_repo, libostree_refs
-from oracle.ostree_cli import copy_repo
+from oracle.ostree_cli import copy_repo, ostree
 from ostree_repo.cli import main
 from ostree_repo.errors import InvalidObjectError, OstreeRepoError
 from ostree_repo.importing import import_directory
@@ -167,3 +167,29 @@ def test_cli_refs_lists_aliases(
     text = capsys.readouterr().out
     assert f"{commits['main']}  chain -> latest\n" in text
     assert f"{commits['main']}  main\n" in text
+
+
+async def test_committing_onto_an_alias_replaces_it(
+    manager: RepositoryManager, alias_repo: Path, tmp_path: Path
+) -> None:
+    """As ``ostree commit -b ALIAS``: the parent is the alias's commit, and the new commit
+    is written over the symlink (a plain ref from then on)."""
+    from ostree_repo.builder import commit_tree, tree_from_mapping
+
+    main = (await manager.repository("src").version()).refs["main"]
+    commit, record = await commit_tree(
+        manager, "src", tree_from_mapping({"f": b"new\n"}), ref="latest", timestamp=1
+    )
+    assert record is not None
+    assert record.commits[commit].parent == main
+    assert record.refs["latest"] == commit and "latest" not in record.aliases
+    assert record.resolve_ref("chain") == commit  # chain -> latest follows it
+    # the same with libostree
+    repo = copy_repo(alias_repo, tmp_path / "repo")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "f").write_text("new\n")
+    theirs = ostree("commit", "-b", "latest", str(tree), repo=repo).strip()
+    assert not (repo / "refs" / "heads" / "latest").is_symlink()
+    assert ostree("log", "latest", repo=repo).count("commit ") == 2
+    assert libostree_refs(repo)["chain"] == theirs

@@ -391,7 +391,7 @@ async def commit_tree(
     written = await _write(manager.store, tree, None)
     root_tree, root_meta = written.root
     if parent == AUTO:
-        parent = (await manager.repository(name).version()).refs.get(ref) if ref else None
+        parent = (await manager.repository(name).version()).resolve_ref(ref) if ref else None
     meta: dict[str, Any] = dict(metadata or {})
     if bind_ref:  # libostree binds even an orphan commit, to no ref: <@as []>
         meta["ostree.ref-binding"] = Variant("as", [ref] if ref else [])

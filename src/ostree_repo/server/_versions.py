@@ -53,6 +53,8 @@ class ServedVersion:
         self.config = record.config.to_ini()
         self.config_etag = content_etag(self.config)
         self.tombstones = frozenset(record.tombstones)
+        #: refs and aliases (at their targets' commits: libostree's symlinks, followed)
+        self.refs = record.resolved_refs()
         self.commit_set: tuple[str, ...] = tuple(sorted(record.commits))
         targets: dict[str, dict[str, str]] = defaultdict(dict)
         for name, delta in record.deltas.items():
@@ -66,9 +68,9 @@ class ServedVersion:
         return self.record.repository, self.record.number
 
     def ref(self, name: str, collection: str | None) -> str | None:
-        """The commit a ref (of ``collection``, or a main ref) points at."""
+        """The commit a ref (of ``collection``, or a main ref or alias) points at."""
         if collection is None:
-            return self.record.refs.get(name)
+            return self.refs.get(name)
         return self.record.collection_refs.get(collection, {}).get(name)
 
     def commitmeta(self, commit: str) -> str | None:

@@ -303,8 +303,9 @@ math_inf = float("inf")
 
 
 def _summary_matches(record: VersionRecord, summary: Summary) -> bool:
-    """True when ``summary`` describes exactly the refs and deltas of ``record``."""
-    if {r.name: r.checksum for r in summary.refs} != record.refs:
+    """True when ``summary`` describes exactly the refs (aliases included, as libostree
+    lists them) and deltas of ``record``."""
+    if {r.name: r.checksum for r in summary.refs} != record.resolved_refs():
         return False
     if any(record.commits[r.checksum].size != r.commit_size for r in summary.refs):
         return False
@@ -317,7 +318,7 @@ def _summary_matches(record: VersionRecord, summary: Summary) -> bool:
 
 
 def _same_content(a: VersionRecord, b: VersionRecord) -> bool:
-    fields = ("refs", "collection_refs", "commits", "deltas", "tombstones", "config")
+    fields = ("refs", "aliases", "collection_refs", "commits", "deltas", "tombstones", "config")
     return all(getattr(a, f) == getattr(b, f) for f in fields)
 
 
