@@ -11,8 +11,8 @@ from ostree_repo.objects.names import object_path
 from ostree_repo.objects.objtype import ObjectType
 from ostree_repo.objects.verify import whole_verifier
 from ostree_repo.store import FilesystemStore
+from ostree_repo.store._base import PutMode
 from ostree_repo.store._disk import Disk, StageEntry
-from ostree_repo.store.base import PutMode
 
 from .objfactory import Obj, dirmeta, dirmetas
 from .test_filesystem import ostree, our_temp_files

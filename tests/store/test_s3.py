@@ -10,8 +10,8 @@ import pytest
 
 from ostree_repo.errors import ConflictError, NotFoundError, StoreError
 from ostree_repo.store import MemoryStore, ObjectStore, S3Store, open_store
-from ostree_repo.store.base import PutMode
-from ostree_repo.store.chunks import Source, Verifier
+from ostree_repo.store._base import PutMode
+from ostree_repo.store._chunks import Source, Verifier
 
 from .conftest import StoreSpec
 

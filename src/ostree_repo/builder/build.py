@@ -52,8 +52,7 @@ from ostree_repo.repository.closure import Closure, Key, object_key, save_closur
 from ostree_repo.repository.ingest import Ingest
 from ostree_repo.repository.manager import RepositoryManager
 from ostree_repo.repository.records import VersionRecord
-from ostree_repo.store import ObjectStore, Staging
-from ostree_repo.store.chunks import CHUNK_SIZE
+from ostree_repo.store import CHUNK_SIZE, ObjectStore, Staging
 
 __all__ = ["AUTO", "commit_tree", "write_tree"]
 

@@ -24,7 +24,7 @@ from ostree_repo.objects.metadata import Tombstone
 from ostree_repo.repository.ingest import Ingest
 from ostree_repo.repository.manager import RepositoryManager
 from ostree_repo.repository.records import RepoConfig, VersionRecord
-from ostree_repo.store.chunks import CHUNK_SIZE
+from ostree_repo.store import CHUNK_SIZE
 
 __all__ = ["import_directory"]
 

@@ -26,9 +26,9 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TypeAlias
 
 from ostree_repo.errors import ConflictError
+from ostree_repo.store._base import PutMode
+from ostree_repo.store._chunks import Verifier
 from ostree_repo.store._fsio import O_CLOEXEC, TempFile, sha256_file, thread_lock, write_all
-from ostree_repo.store.base import PutMode
-from ostree_repo.store.chunks import Verifier
 
 __all__ = ["TEMP_PREFIX", "Disk", "StageEntry", "Staged", "is_named"]
 

@@ -9,7 +9,7 @@ import io
 import os
 import threading
 
-from ostree_repo.store.chunks import Verifier
+from ostree_repo.store._chunks import Verifier
 
 __all__ = [
     "O_CLOEXEC",

@@ -59,8 +59,8 @@ from collections.abc import Sequence
 
 from ostree_repo.errors import GVariantError, InvalidObjectError, StoreError
 from ostree_repo.objects.objtype import ObjectType
+from ostree_repo.store._chunks import Buffer
 from ostree_repo.store._disk import Disk, Staged, StageEntry
-from ostree_repo.store.chunks import Buffer
 
 __all__ = ["ObjectRefusedError", "WriterPool", "child_main"]
 
@@ -112,7 +112,7 @@ def _serve(disk: Disk, rfd: int, wfd: int, flush_every: int) -> None:
     """
     from ostree_repo.objects.names import object_path
     from ostree_repo.objects.verify import find_invalid, whole_verifier
-    from ostree_repo.store.base import PutMode
+    from ostree_repo.store._base import PutMode
 
     staged: dict[int, list[Staged]] = {}
     buffer = bytearray(1 << 20)  # reused: no large allocation per request

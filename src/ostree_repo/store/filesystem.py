@@ -44,10 +44,7 @@ import anyio.to_thread
 
 from ostree_repo.errors import ConflictError, InvalidObjectError, NotFoundError, StoreError
 from ostree_repo.objects.objtype import ObjectType
-from ostree_repo.store._disk import TEMP_PREFIX, Disk, Staged
-from ostree_repo.store._fsio import TempFile, open_file, read_file, size_of
-from ostree_repo.store._fswriters import ObjectRefusedError, WriterPool
-from ostree_repo.store.base import (
+from ostree_repo.store._base import (
     Entry,
     ObjectStore,
     PutEntry,
@@ -56,7 +53,7 @@ from ostree_repo.store.base import (
     _new_verifier,
     _put_entries,
 )
-from ostree_repo.store.chunks import (
+from ostree_repo.store._chunks import (
     CHUNK_SIZE,
     Buffer,
     ByteStream,
@@ -65,7 +62,10 @@ from ostree_repo.store.chunks import (
     Verifier,
     coalesce,
 )
-from ostree_repo.store.keys import RESERVED_TOP_LEVEL, check_named_path, object_path
+from ostree_repo.store._disk import TEMP_PREFIX, Disk, Staged
+from ostree_repo.store._fsio import TempFile, open_file, read_file, size_of
+from ostree_repo.store._fswriters import ObjectRefusedError, WriterPool
+from ostree_repo.store._keys import RESERVED_TOP_LEVEL, check_named_path, object_path
 
 __all__ = ["FilesystemStore"]
 

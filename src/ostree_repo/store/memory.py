@@ -12,8 +12,8 @@ import time
 from collections.abc import AsyncIterator
 
 from ostree_repo.errors import ConflictError, NotFoundError
-from ostree_repo.store.base import Entry, ObjectStore, PutMode
-from ostree_repo.store.chunks import (
+from ostree_repo.store._base import Entry, ObjectStore, PutMode
+from ostree_repo.store._chunks import (
     CHUNK_SIZE,
     ByteStream,
     Source,
@@ -22,7 +22,7 @@ from ostree_repo.store.chunks import (
     verified,
     verify_buffer_async,
 )
-from ostree_repo.store.keys import RESERVED_TOP_LEVEL
+from ostree_repo.store._keys import RESERVED_TOP_LEVEL
 
 __all__ = ["MemoryStore"]
 

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import os
-import re
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
 from ostree_repo._urls import url_scheme
 from ostree_repo.errors import InvalidNameError
-from ostree_repo.store.base import ObjectStore
+from ostree_repo.store._base import ObjectStore
 
 __all__ = ["is_filesystem_url", "open_store"]
-
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 def is_filesystem_url(url: str) -> bool:
@@ -51,30 +48,22 @@ def open_store(url: str, *, env: Mapping[str, str] | None = None, **options: Any
         )
     if parts.query or parts.fragment:
         raise InvalidNameError(f"unexpected query or fragment in store URL {url!r}")
+    path = urllib.parse.unquote(parts.path)
     if scheme == "file":
         if parts.netloc not in ("", "localhost"):
             raise InvalidNameError(f"file URL with a remote host: {url!r}")
-        path = urllib.parse.unquote(parts.path)
         if not path.startswith("/"):
             raise InvalidNameError(f"file URL needs an absolute path: {url!r}")
         from ostree_repo.store.filesystem import FilesystemStore
 
         return FilesystemStore(path, **options)
-    if scheme == "s3":
-        bucket = parts.netloc
-        if _BUCKET.fullmatch(bucket) is None:
-            raise InvalidNameError(f"invalid S3 bucket name {bucket!r}")
-        prefix = urllib.parse.unquote(parts.path).strip("/")
-        if any(seg in ("", ".", "..") for seg in prefix.split("/")) and prefix:
-            raise InvalidNameError(f"invalid S3 prefix {prefix!r}")
-        if "\0" in prefix or "\\" in prefix:
-            raise InvalidNameError(f"invalid S3 prefix {prefix!r}")
+    env = os.environ if env is None else env
+    if scheme == "s3":  # a cloud store: its class reads the URL and its settings
         from ostree_repo.store.s3 import S3Store
 
-        return S3Store.from_env(bucket, prefix, env=os.environ if env is None else env, **options)
+        return S3Store.from_url(parts.netloc, path, env, **options)
     if scheme == "memory":
-        name = urllib.parse.unquote(parts.netloc + parts.path)
         from ostree_repo.store.memory import MemoryStore
 
-        return MemoryStore(name or None, **options)
+        return MemoryStore(urllib.parse.unquote(parts.netloc) + path or None, **options)
     raise InvalidNameError(f"unsupported store URL scheme {scheme!r}")

@@ -40,8 +40,7 @@ from ostree_repo.errors import ChecksumMismatchError, InvalidObjectError
 from ostree_repo.objects import ObjectType, object_path, verify_bytes
 from ostree_repo.objects.verify import MAX_METADATA_SIZE
 from ostree_repo.repository.layout import blob_path
-from ostree_repo.store import ObjectStore, Staging
-from ostree_repo.store.chunks import CHUNK_SIZE
+from ostree_repo.store import CHUNK_SIZE, ObjectStore, Staging
 from ostree_repo.sync import http1
 from ostree_repo.sync.errors import RemoteChecksumError, RemoteError, UnsupportedRemoteError
 

@@ -36,8 +36,8 @@ import anyio.from_thread
 from ostree_repo._tasks import task_group
 from ostree_repo.errors import ConflictError, StoreError
 from ostree_repo.objects.objtype import ObjectType
-from ostree_repo.store.chunks import Buffer, ByteStream, Chunks, Source, Verifier, as_bytes
-from ostree_repo.store.keys import (
+from ostree_repo.store._chunks import Buffer, ByteStream, Chunks, Source, Verifier, as_bytes
+from ostree_repo.store._keys import (
     check_named_path,
     check_prefix,
     object_path,
