@@ -406,7 +406,7 @@ async def commit_tree(
     data = commit.to_bytes()
     checksum = commit.checksum()
     ingest = Ingest(manager, name)
-    await ingest.add_commit(checksum, data)
+    await ingest.add_commit(checksum, data, admit=False)  # made here, not brought in
     # saved before publishing (as an import does), it protects the objects from reclaim
     await save_closure(manager.store, await _closure(manager, checksum, data, parent, written))
     if ref:

@@ -24,7 +24,7 @@ A change that leaves the content as it was makes no version, and then no hook ru
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ostree_repo.errors import OstreeRepoError
@@ -32,6 +32,7 @@ from ostree_repo.errors import OstreeRepoError
 if TYPE_CHECKING:
     from ostree_repo.repository.records import VersionRecord
     from ostree_repo.repository.repository import Repository
+    from ostree_repo.signing import SigningKey, SigningKeys
 
 __all__ = ["PublishHook", "SettingsError", "default_hooks"]
 
@@ -70,6 +71,28 @@ class PublishHook:
     async def published(self, repo: Repository, record: VersionRecord) -> None:
         """Called once ``record`` is stored (the version exists whatever this does)."""
 
+    async def admit_commit(
+        self,
+        repo: Repository,
+        settings: Mapping[str, Any],
+        checksum: str,
+        data: bytes,
+        commitmeta: bytes | None,
+    ) -> None:
+        """Called for each commit that import, sync or copy brings in (``data``: the
+        commit object, ``commitmeta``: its detached metadata), before it is stored, with
+        the settings of the repository's latest version; raise to refuse it."""
+
+    async def admit_summary(
+        self,
+        repo: Repository,
+        settings: Mapping[str, Any],
+        summary: bytes | None,
+        sig: bytes | None,
+    ) -> None:
+        """Called with a remote's ``summary`` and ``summary.sig`` (None: absent) before a
+        sync uses them; raise to refuse them."""
+
 
 def check_settings(hooks: tuple[PublishHook, ...], settings: Mapping[str, Any]) -> dict[str, Any]:
     """``settings`` in normal form, each section checked by the hook that owns it;
@@ -85,7 +108,14 @@ def check_settings(hooks: tuple[PublishHook, ...], settings: Mapping[str, Any]) 
     return checked
 
 
-def default_hooks() -> tuple[PublishHook, ...]:
+def default_hooks(
+    *, keys: SigningKeys | Iterable[SigningKey] | None = None
+) -> tuple[PublishHook, ...]:
     """The hooks a :class:`~ostree_repo.repository.RepositoryManager` runs unless it is
-    given others, in the order they run (each lane appends its feature here)."""
-    return ()
+    given others, in the order they run (each lane appends its feature here).
+
+    ``keys``: the private keys signing may use (see :mod:`.signing_policy`).
+    """
+    from ostree_repo.repository.signing_policy import SigningPolicy
+
+    return (SigningPolicy(keys),)

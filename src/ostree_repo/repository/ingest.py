@@ -57,11 +57,30 @@ class Ingest:
     deltas: dict[str, DeltaInfo] = attrs.field(factory=dict)
     tombstones: set[str] = attrs.field(factory=set)
     config: RepoConfig | None = None
+    _settings: dict[str, Any] | None = attrs.field(default=None, init=False)
+
+    async def settings(self) -> dict[str, Any]:
+        """The settings of the repository's latest version (read once), which say what
+        it admits."""
+        if self._settings is None:
+            repo = self.manager.repository(self.name)
+            self._settings = (await repo.version()).settings if await repo.exists() else {}
+        return self._settings
 
     async def add_commit(
-        self, checksum: str, data: bytes, commitmeta: bytes | None = None
+        self, checksum: str, data: bytes, commitmeta: bytes | None = None, *, admit: bool = True
     ) -> Commit:
-        """Store a commit object (verified) and, if given, its detached metadata."""
+        """Store a commit object (verified) and, if given, its detached metadata.
+
+        With ``admit`` (commits that come from elsewhere) the manager's hooks may refuse
+        it first (see :meth:`PublishHook.admit_commit
+        <ostree_repo.repository.hooks.PublishHook.admit_commit>`); then nothing is stored.
+        """
+        if admit and self.manager.hooks:
+            repo = self.manager.repository(self.name)
+            settings = await self.settings()
+            for hook in self.manager.hooks:
+                await hook.admit_commit(repo, settings, checksum, data, commitmeta)
         await self.manager.store.write_object(checksum, ObjectType.COMMIT, data)
         commit = Commit.from_bytes(data)
         meta_digest = None

@@ -14,7 +14,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -35,9 +35,12 @@ from ostree_repo.repository.closure import (
 )
 from ostree_repo.repository.hooks import PublishHook, check_settings, default_hooks
 from ostree_repo.repository.layout import repo_path
-from ostree_repo.repository.records import VersionRecord
+from ostree_repo.repository.records import CommitInfo, VersionRecord
 from ostree_repo.repository.repository import Repository
 from ostree_repo.store import ObjectStore, open_store
+
+if TYPE_CHECKING:
+    from ostree_repo.signing import SigningKey, SigningKeys
 
 __all__ = ["FsckReport", "ReclaimReport", "RepositoryManager"]
 
@@ -79,22 +82,35 @@ class ReclaimReport:
 class RepositoryManager:
     """All repositories of ``store``. The store must be open while the manager is used."""
 
-    def __init__(self, store: ObjectStore, *, hooks: Sequence[PublishHook] | None = None) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        *,
+        hooks: Sequence[PublishHook] | None = None,
+        keys: SigningKeys | Iterable[SigningKey] | None = None,
+    ) -> None:
         self.store = store
         #: what runs whenever one of its repositories makes a version (see
         #: :mod:`ostree_repo.repository.hooks`); :func:`default_hooks` unless given
-        self.hooks = default_hooks() if hooks is None else tuple(hooks)
+        #: (``keys``: the private keys its repositories may sign with, never stored)
+        self.hooks = default_hooks(keys=keys) if hooks is None else tuple(hooks)
         self._closures: dict[str, Closure] = {}
 
     @classmethod
     @asynccontextmanager
     async def open(
-        cls, url: str, *, hooks: Sequence[PublishHook] | None = None, **store_options: Any
+        cls,
+        url: str,
+        *,
+        hooks: Sequence[PublishHook] | None = None,
+        keys: SigningKeys | Iterable[SigningKey] | None = None,
+        **store_options: Any,
     ) -> AsyncIterator[RepositoryManager]:
         """Open the store at ``url`` (see :func:`~ostree_repo.store.open_store` for the
-        options) and yield a manager for it (``hooks``: as for the constructor)."""
+        options) and yield a manager for it (``hooks``, ``keys``: as for the
+        constructor)."""
         async with open_store(url, **store_options) as store:
-            yield cls(store, hooks=hooks)
+            yield cls(store, hooks=hooks, keys=keys)
 
     # -- repositories --------------------------------------------------------------------
 
@@ -211,6 +227,7 @@ class RepositoryManager:
         selection = select(src, refs, commits, depth, whole)
         for commit in selection.commits:
             await self.closure(commit)  # every commit of a version has one
+        await self._admit_copied(destination, selection.commits)
 
         async def change(base: VersionRecord) -> VersionRecord:
             return add_content(base, selection)
@@ -225,6 +242,20 @@ class RepositoryManager:
             "whole": whole,
         }
         return await self.repository(destination).publish(change, action)
+
+    async def _admit_copied(self, name: str, commits: Mapping[str, CommitInfo]) -> None:
+        """Let the hooks refuse copied commits that ``name`` does not hold yet."""
+        repo = self.repository(name)
+        if not await repo.exists():
+            return  # publish says so
+        latest = await repo.version()
+        for checksum, info in commits.items():
+            if checksum in latest.commits:
+                continue
+            data = await self.store.read_object(checksum, ObjectType.COMMIT)
+            meta = await read_blob(self.store, info.commitmeta) if info.commitmeta else None
+            for hook in self.hooks:
+                await hook.admit_commit(repo, latest.settings, checksum, data, meta)
 
     async def remove(
         self, name: str, *, refs: Iterable[str] = (), commits: Iterable[str] = ()

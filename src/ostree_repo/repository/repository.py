@@ -59,6 +59,15 @@ def _content(record: VersionRecord) -> tuple[Any, ...]:
     )
 
 
+def _unchanged(draft: VersionRecord, base: VersionRecord) -> bool:
+    """True when ``draft`` holds what ``base`` holds. A draft without a summary signature
+    vouches for none (the summary is regenerated and signed again), so the signature
+    ``base`` has (one that features such as signing made) is no change to it."""
+    if draft.summary_sig is None:
+        base = attrs.evolve(base, summary_sig=None)
+    return _content(draft) == _content(base)
+
+
 class Repository:
     """Repository ``name`` in ``store``: its versions, and publishing new ones."""
 
@@ -159,10 +168,12 @@ class Repository:
             # ``change`` is a function of the base, not a stored diff, so after a lost race
             # it is applied afresh to the winner's version: both writers' changes survive.
             draft = await change(base)
-            if draft is None or _content(draft) == _content(base):
+            if draft is None or _unchanged(draft, base):
                 return None  # also when the winner already made the same change
             for hook in self.hooks:
                 draft = await hook.prepare(self, base, draft)
+            if _unchanged(draft, base):  # the hooks made it what base already is
+                return None
             draft.check()
             created = time.time()
             record = attrs.evolve(

@@ -18,6 +18,7 @@ from ostree_repo.signing.errors import (
 from ostree_repo.signing.formats import (
     ED25519_KEY,
     GPG_KEY,
+    SIGNATURE_KEYS,
     add_signatures,
     dump_signatures,
     parse_signatures,
@@ -38,6 +39,7 @@ from ostree_repo.signing.openpgp import Certificate, OpenPGPKey, read_certificat
 __all__ = [
     "ED25519_KEY",
     "GPG_KEY",
+    "SIGNATURE_KEYS",
     "Certificate",
     "Ed25519Key",
     "KeyFileError",

@@ -36,11 +36,12 @@ from ostree_repo.objects import (
     validate_ref,
 )
 from ostree_repo.objects.summary import STATIC_DELTAS
-from ostree_repo.repository.blobs import put_blob
+from ostree_repo.repository.blobs import put_blob, read_blob
 from ostree_repo.repository.closure import Key, compute_closure, load_closure, save_closure
 from ostree_repo.repository.ingest import Ingest
 from ostree_repo.repository.manager import RepositoryManager
 from ostree_repo.repository.records import DeltaInfo, RepoConfig, VersionRecord
+from ostree_repo.signing.formats import SIGNATURE_KEYS, parse_signatures, signatures
 from ostree_repo.sync.errors import RemoteError, SyncError, UnsupportedRemoteError
 from ostree_repo.sync.remote import Remote, RemoteOptions, check_url
 from ostree_repo.sync.walk import WalkStats, fetch_trees
@@ -317,6 +318,17 @@ def _summary_matches(record: VersionRecord, summary: Summary) -> bool:
     return summary.collection_id == record.config.collection_id
 
 
+def _keeps(ours: bytes | None, theirs: bytes | None) -> bool:
+    """True when the signature dictionary ``ours`` holds every signature of ``theirs``."""
+    if ours is None or theirs is None:
+        return ours == theirs
+    mine, remote = parse_signatures(ours, "summary.sig"), parse_signatures(theirs, "summary.sig")
+    return all(
+        set(signatures(remote, key)) <= set(signatures(mine, key))
+        for key in SIGNATURE_KEYS.values()
+    ) and all(k in SIGNATURE_KEYS.values() or mine.get(k) == v for k, v in remote.items())
+
+
 def _same_content(a: VersionRecord, b: VersionRecord) -> bool:
     fields = ("refs", "aliases", "collection_refs", "commits", "deltas", "tombstones", "config")
     return all(getattr(a, f) == getattr(b, f) for f in fields)
@@ -410,6 +422,10 @@ async def _sync(  # noqa: PLR0917
             check=DetachedMetadata.from_bytes,
             what="summary.sig",
         )
+    repo = manager.repository(name)
+    settings = (await repo.version()).settings
+    for hook in manager.hooks:  # e.g. a signing policy that requires signed summaries
+        await hook.admit_summary(repo, settings, summary_bytes, sig_bytes)
     config_bytes = await remote.get_bytes("config", optional=True, what="config")
     core = _parse_config(config_bytes) if config_bytes is not None else None
 
@@ -522,12 +538,16 @@ async def _sync(  # noqa: PLR0917
     async def change(base: VersionRecord) -> VersionRecord:
         draft = ingest.draft(base, replace=mirror)
         outcome.clear()
+        base_sig = await read_blob(manager.store, base.summary_sig) if base.summary_sig else None
         if summary is not None and summary_blob is not None and _summary_matches(draft, summary):
             if summary_blob != base.summary:
                 draft = attrs.evolve(draft, summary=summary_blob, summary_sig=sig_blob)
                 outcome["passed"] = True
-            elif base.summary_sig == sig_blob and _same_content(draft, base):
-                draft = attrs.evolve(draft, summary_sig=sig_blob)  # nothing changed
+            elif _same_content(draft, base) and (
+                base.summary_sig == sig_blob or _keeps(base_sig, sig_bytes)
+            ):
+                # nothing changed (the signatures signing added beside the remote's stay)
+                draft = attrs.evolve(draft, summary_sig=base.summary_sig)
                 outcome["passed"] = True
             else:
                 # the store would regenerate a summary equal to the base's: not signable
