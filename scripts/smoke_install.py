@@ -6,7 +6,9 @@ extras) and runs, from a directory outside the checkout:
 
 - ``ostree-repo --help`` and ``python -c 'import ostree_repo.sync, ...'``;
 - ``ostree-repo commit`` + ``archive`` (a small commit archive), ``import`` of it;
-- ``ostree-repo serve`` (granian) + one GET of the imported ref, then a ``sync`` from it.
+- ``ostree-repo keys add`` (an ed25519 key) to sign it;
+- ``ostree-repo serve`` (granian) + one GET of the imported ref, then a ``sync`` from it
+  that requires signatures, and ``verify`` of the mirror (ed25519 and OpenPGP load).
 
 ``--lowest`` installs the lowest versions ``pyproject.toml`` allows (a constraints file of
 every declared ``>=`` minimum), so the lower bounds stay true.
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-EXTRAS = ("s3", "server", "pytest")
+EXTRAS = ("s3", "server", "pytest", "sign")
 _MINIMUM = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*>=\s*([^,;\s]+)")
 
 
@@ -135,6 +137,14 @@ def main() -> None:
         ostree_repo(*build, "archive", "sample", "commit.tar")
         imported = ostree_repo_json("import", "fedora", "commit.tar")
         assert imported["version"] == 1, imported
+        make_key = (
+            "import pysequoia; from ostree_repo.signing import Ed25519Key; "
+            "k = Ed25519Key.generate(); open('ed.key', 'wb').write(k.to_bytes()); "
+            "open('ed.pub', 'wb').write(k.public_bytes())"
+        )
+        run(bin_dir / "python", "-c", make_key, cwd=work, env=env)
+        keyed = ostree_repo_json("--key-file", "ed.key", "keys", "add", "fedora", "ed.key")
+        assert keyed["version"] == 2, keyed
 
         port = free_port()
         print(f"$ {cli} serve --port {port} &", flush=True)
@@ -143,13 +153,16 @@ def main() -> None:
             base = f"http://127.0.0.1:{port}/fedora"
             served = get(f"{base}/refs/heads/main").decode().strip()
             assert served == commit, (served, commit)
-            synced = ostree_repo_json("sync", "mirror", base)
-            assert synced["version"] == 1, synced
+            trust = ("--require-signatures", "--trust-key", "ed.pub")
+            synced = ostree_repo_json("sync", "mirror", base, *trust)
+            assert synced["version"] == 2 and synced["signed"], synced  # 1: the policy
         finally:
             server.terminate()
             server.wait(timeout=30)
         refs = ostree_repo_json("refs", "mirror")
         assert refs == [{"name": "main", "commit": commit}], refs
+        verified = ostree_repo_json("verify", "mirror", "--trust-key", "ed.pub")
+        assert verified["ok"], verified
         print(f"smoke test passed ({'lowest' if args.lowest else 'latest'} versions)")
     finally:
         if not args.keep:

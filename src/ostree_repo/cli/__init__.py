@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ostree_repo import __version__
-from ostree_repo.cli import builder, importing, inspect, repos, serve, sync
+from ostree_repo.cli import builder, importing, inspect, repos, serve, signing, sync
 from ostree_repo.cli._verb import Verb
 from ostree_repo.errors import OstreeRepoError
 
@@ -29,6 +29,7 @@ _VERBS: list[Verb] = [
     *importing.VERBS,
     *sync.VERBS,
     *serve.VERBS,
+    *signing.VERBS,
 ]
 
 
@@ -60,6 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="writer processes of a filesystem store for big imports, syncs and commits "
         "(0: none; default: $OSTREE_REPO_WORKERS, else one per CPU up to 4; other stores "
         "have none)",
+    )
+    parser.add_argument(
+        "--key-file",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a private key to sign with (repeatable; also $OSTREE_REPO_KEYS, paths "
+        "separated by ':'): an OpenPGP secret key or an ed25519 key (libostree's base64 "
+        "or PEM); never stored",
     )
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for verb in _VERBS:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 import datetime
-from collections.abc import Awaitable, Callable
-from typing import Any
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import attrs
 
 from ostree_repo.repository import RepositoryManager, VersionRecord
 from ostree_repo.store import is_filesystem_url
+
+if TYPE_CHECKING:
+    from ostree_repo.signing import SigningKeys
 
 __all__ = ["Verb", "run_with_manager", "store_options", "version_json", "when"]
 
@@ -32,17 +36,35 @@ class Verb:
 
 
 def run_with_manager(
-    args: argparse.Namespace, body: Callable[[RepositoryManager], Awaitable[Output]]
+    args: argparse.Namespace,
+    body: Callable[[RepositoryManager], Awaitable[Output]],
+    *,
+    key_files: Sequence[str] = (),
 ) -> Output:
-    """Open the store named by ``--store`` and run ``body`` with a manager for it."""
+    """Open the store named by ``--store`` and run ``body`` with a manager for it (that
+    signs with the keys of ``--key-file``, ``$OSTREE_REPO_KEYS`` and ``key_files``)."""
 
     options = store_options(args)
+    keys = signing_keys(args, *key_files)
 
     async def main() -> Output:
-        async with RepositoryManager.open(args.store, **options) as manager:
+        async with RepositoryManager.open(args.store, keys=keys, **options) as manager:
             return await body(manager)
 
     return anyio.run(main)
+
+
+def signing_keys(args: argparse.Namespace, *extra: str) -> SigningKeys | None:
+    """The private keys of ``--key-file``, ``$OSTREE_REPO_KEYS`` and ``extra`` (None when
+    there are none: the crypto libraries are then not even loaded)."""
+    paths = [*os.environ.get("OSTREE_REPO_KEYS", "").split(os.pathsep)]
+    paths += [*getattr(args, "key_file", []), *extra]
+    paths = [p for p in paths if p]
+    if not paths:
+        return None
+    from ostree_repo.signing import SigningKeys
+
+    return SigningKeys.from_files(paths)
 
 
 def store_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import time
 from typing import TextIO
 
 from ostree_repo.cli._verb import Output, Verb, run_with_manager, write_result
+from ostree_repo.cli.signing import add_require_arguments, apply_requirement
 from ostree_repo.importing import ImportProgress, import_archive
 from ostree_repo.repository import RepositoryManager, VersionRecord
 
@@ -65,6 +66,7 @@ class ProgressBar:
 
 def _import_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", metavar="NAME", help="repository name (created if missing)")
+    add_require_arguments(parser)
     parser.add_argument(
         "archive",
         metavar="ARCHIVE",
@@ -95,6 +97,7 @@ def _import(args: argparse.Namespace) -> Output:
             bar(state)
 
     async def body(m: RepositoryManager) -> Output:
+        await apply_requirement(m, args.name, args)
         source = sys.stdin.buffer if args.archive == "-" else args.archive
         record: VersionRecord | None = await import_archive(
             m,

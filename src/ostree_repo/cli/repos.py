@@ -10,6 +10,7 @@ import argparse
 from typing import Any
 
 from ostree_repo.cli._verb import Output, Verb, run_with_manager, version_json, when, write_result
+from ostree_repo.cli.signing import add_require_arguments, apply_requirement
 from ostree_repo.errors import OstreeRepoError
 from ostree_repo.export import export_tar, export_version
 from ostree_repo.importing import import_directory
@@ -29,10 +30,17 @@ def _name_version(parser: argparse.ArgumentParser) -> None:
 # -- repositories ----------------------------------------------------------------------------
 
 
+def _create_args(parser: argparse.ArgumentParser) -> None:
+    _name(parser)
+    add_require_arguments(parser)
+
+
 def _create(args: argparse.Namespace) -> Output:
     async def body(m: RepositoryManager) -> Output:
         await m.create_repository(args.name)
-        return {"repository": args.name, "version": 0}, f"created repository {args.name}"
+        await apply_requirement(m, args.name, args)
+        number = (await m.repository(args.name).version()).number
+        return {"repository": args.name, "version": number}, f"created repository {args.name}"
 
     return run_with_manager(args, body)
 
@@ -349,7 +357,7 @@ def _import_dir(args: argparse.Namespace) -> Output:
 
 
 VERBS = [
-    Verb("create", "create a repository", _name, _create),
+    Verb("create", "create a repository", _create_args, _create),
     Verb("list", "list repositories", lambda p: None, _list),
     Verb("delete", "delete a repository and all its versions", _name, _delete),
     Verb("versions", "list a repository's versions", _name, _versions),

@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from ostree_repo.cli._verb import Output, Verb, run_with_manager
+from ostree_repo.cli.signing import add_require_arguments, apply_requirement
 from ostree_repo.errors import OstreeRepoError
 from ostree_repo.repository import RepositoryManager
 from ostree_repo.sync import SyncProgress, sync_repository
@@ -26,6 +27,7 @@ def _header(text: str) -> tuple[str, str]:
 def _sync_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", metavar="NAME", help="repository name (created if needed)")
     parser.add_argument("url", metavar="URL", help="http(s) URL of the remote repository")
+    add_require_arguments(parser)
     parser.add_argument(
         "--include-ref", action="append", default=[], metavar="GLOB",
         help="sync refs matching GLOB (repeatable; default: every ref)",
@@ -87,6 +89,7 @@ def _sync(args: argparse.Namespace) -> Output:
     progress = _Progress() if sys.stderr.isatty() else None
 
     async def body(m: RepositoryManager) -> Output:
+        await apply_requirement(m, args.name, args, summaries=True)
         try:
             result = await sync_repository(
                 m, args.name, args.url,
