@@ -19,7 +19,7 @@ import contextlib
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
@@ -36,23 +36,33 @@ from ostree_repo.repository import (
 from ostree_repo.repository.manager import DEFAULT_GRACE_SECONDS
 from ostree_repo.sync import SyncResult, sync_repository
 
+if TYPE_CHECKING:
+    from ostree_repo.repository.signing_policy import Verdict
+    from ostree_repo.signing import SigningKey, SigningKeys, TrustedKeys
+
 _T = TypeVar("_T")
 
 __all__ = ["Manager"]
 
 
 class Manager:
-    """Blocking access to the repositories of the store at ``url``."""
+    """Blocking access to the repositories of the store at ``url`` (``hooks``, ``keys``:
+    as for :class:`~ostree_repo.repository.RepositoryManager`)."""
 
     def __init__(
-        self, url: str, *, hooks: Sequence[PublishHook] | None = None, **store_options: Any
+        self,
+        url: str,
+        *,
+        hooks: Sequence[PublishHook] | None = None,
+        keys: SigningKeys | Iterable[SigningKey] | None = None,
+        **store_options: Any,
     ) -> None:
         self._stack = contextlib.ExitStack()
         try:
             self._portal: BlockingPortal = self._stack.enter_context(start_blocking_portal())
             self.manager: RepositoryManager = self._stack.enter_context(
                 self._portal.wrap_async_context_manager(
-                    RepositoryManager.open(url, hooks=hooks, **store_options)
+                    RepositoryManager.open(url, hooks=hooks, keys=keys, **store_options)
                 )
             )
         except BaseException:
@@ -172,6 +182,23 @@ class Manager:
         return self._portal.call(
             lambda: import_archive(self.manager, name, archive, repo_dir=repo_dir, ref=ref)
         )
+
+    def sign(self, name: str, version: int | None = None) -> VersionRecord | None:
+        """A new version of ``name`` with version ``version``'s content, signed with the
+        repository's current keys (see :func:`~ostree_repo.repository.signing_policy.resign`)."""
+        from ostree_repo.repository.signing_policy import resign
+
+        return self._portal.call(lambda: resign(self.manager.repository(name), version))
+
+    def verify(
+        self, name: str, version: int | None = None, trusted: TrustedKeys | None = None
+    ) -> list[Verdict]:
+        """The signature checks of a version's summary and commits (default trust: the
+        keys it signs with); see :func:`~ostree_repo.repository.signing_policy.verify_version`."""
+        from ostree_repo.repository.signing_policy import verify_version
+
+        repo = self.manager.repository(name)
+        return self._portal.call(lambda: verify_version(repo, version, trusted))[1]
 
     def sync(self, name: str, url: str, **options: Any) -> SyncResult:
         """Sync ``name`` from an OSTree HTTP server (options: ``sync_repository``)."""

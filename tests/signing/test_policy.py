@@ -194,3 +194,19 @@ def test_settings_are_checked(ed_keys: list[Ed25519Key], gpg: OpenPGPKey) -> Non
         hook.validate({"gpg-verify": "yes"})
     with pytest.raises(SettingsError, match="not a key name"):
         hook.validate({"keys": ["rsa:xyz"]})
+
+
+def test_blocking_facade_signs_and_verifies(tmp_path: Path, ed_keys: list[Ed25519Key]) -> None:
+    from ostree_repo.blocking import Manager
+
+    with Manager(str(tmp_path / "store"), keys=ed_keys[:1]) as m:
+        m.create_repository("r", settings=signing(ed_keys[0]))
+        m.commit("r", tree_from_mapping({"etc/x": b"x"}), ref="main")
+        assert all(v.ok for v in m.verify("r"))
+        assert m.sign("r") is None  # signed already: nothing changes
+        m.commit("r", tree_from_mapping({"etc/x": b"y"}), ref="main")
+        again = m.sign("r", 2)  # the content of version 2 again, signed
+        assert again is not None and again.action == {"kind": "sign", "source_version": 2}
+        assert again.refs == m.version("r", 2).refs
+        other = TrustedKeys(ed25519=(ed_keys[1].public,))
+        assert not any(v.ok for v in m.verify("r", trusted=other))

@@ -419,7 +419,8 @@ def without_keys(section: Mapping[str, Any], names: Iterable[str]) -> dict[str, 
 async def resign(repo: Repository, version: int | None = None) -> VersionRecord | None:
     """A new version holding what version ``version`` (default: latest) of ``repo``
     holds, every commit and the summary signed with the repository's current keys
-    (signatures the commits have are kept). The settings stay the latest version's."""
+    (signatures the commits have are kept). The settings stay the latest version's.
+    None when the latest version already is exactly that (nothing to sign)."""
     source = await repo.version(version)
 
     async def change(base: VersionRecord) -> VersionRecord:
