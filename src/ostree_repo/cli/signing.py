@@ -1,5 +1,8 @@
 """Verbs about signatures: ``keys add|list|remove``, ``sign``, ``verify``; and the
-``--require-signatures`` options of ``create``, ``import`` and ``sync``."""
+``--require-signatures`` options of ``create``, ``import`` and ``sync``.
+
+Internal to ostree_repo: the CLI's interface is the command line (:func:`ostree_repo.cli.main`).
+"""
 
 from __future__ import annotations
 

@@ -12,6 +12,16 @@ from ostree_repo.repository.hooks import PublishHook, SettingsError, default_hoo
 from ostree_repo.repository.manager import FsckReport, ReclaimReport, RepositoryManager
 from ostree_repo.repository.records import CommitInfo, DeltaInfo, RepoConfig, VersionRecord
 from ostree_repo.repository.repository import Change, Repository, VersionNotFoundError
+from ostree_repo.repository.signing_policy import (
+    MissingKeyError,
+    SigningPolicy,
+    UnsignedError,
+    Verdict,
+    requirement,
+    resign,
+    signing_settings,
+    verify_version,
+)
 
 __all__ = [
     "AliasError",
@@ -20,6 +30,7 @@ __all__ = [
     "CommitInfo",
     "DeltaInfo",
     "FsckReport",
+    "MissingKeyError",
     "MissingObjectError",
     "PublishHook",
     "ReclaimReport",
@@ -27,8 +38,15 @@ __all__ = [
     "Repository",
     "RepositoryManager",
     "SettingsError",
+    "SigningPolicy",
+    "UnsignedError",
+    "Verdict",
     "VersionNotFoundError",
     "VersionRecord",
     "default_hooks",
     "diff",
+    "requirement",
+    "resign",
+    "signing_settings",
+    "verify_version",
 ]

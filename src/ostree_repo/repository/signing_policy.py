@@ -46,21 +46,14 @@ if TYPE_CHECKING:
     from ostree_repo.signing import SigningKey, SigningKeys, TrustedKeys
 
 __all__ = [
-    "SECTION",
-    "VERIFY_OPTIONS",
     "MissingKeyError",
     "SigningPolicy",
     "UnsignedError",
     "Verdict",
-    "check",
-    "own_keys",
     "requirement",
     "resign",
-    "sign_commits",
     "signing_settings",
     "verify_version",
-    "with_keys",
-    "without_keys",
 ]
 
 SECTION = "signing"

@@ -25,6 +25,7 @@ from ostree_repo.signing.formats import (
     signatures,
 )
 from ostree_repo.signing.keys import (
+    KEY_KINDS,
     SigningKey,
     SigningKeys,
     TrustedKeys,
@@ -39,6 +40,7 @@ from ostree_repo.signing.openpgp import Certificate, OpenPGPKey, read_certificat
 __all__ = [
     "ED25519_KEY",
     "GPG_KEY",
+    "KEY_KINDS",
     "SIGNATURE_KEYS",
     "Certificate",
     "Ed25519Key",

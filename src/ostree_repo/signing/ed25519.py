@@ -23,14 +23,7 @@ try:
 except ImportError:  # pragma: no cover - the sign extra is missing
     ed25519 = None  # type: ignore[assignment]
 
-__all__ = [
-    "PUBLIC_KEY_SIZE",
-    "SIGNATURE_SIZE",
-    "Ed25519Key",
-    "public_key_id",
-    "read_public_keys",
-    "verify_ed25519",
-]
+__all__ = ["Ed25519Key", "verify_ed25519"]
 
 PUBLIC_KEY_SIZE = 32
 SEED_SIZE = 32
