@@ -35,6 +35,10 @@ __all__ = ["VERBS", "add_require_arguments", "apply_requirement"]
 # -- --require-signatures ----------------------------------------------------------------------
 
 
+def _trust_key(parser: argparse.ArgumentParser, text: str) -> None:
+    parser.add_argument("--trust-key", action="append", default=[], metavar="FILE", help=text)
+
+
 def add_require_arguments(parser: argparse.ArgumentParser) -> None:
     """``--require-signatures`` and ``--trust-key FILE`` (for create, import, sync)."""
     parser.add_argument(
@@ -43,13 +47,10 @@ def add_require_arguments(parser: argparse.ArgumentParser) -> None:
         help="refuse commits (and, for sync, remote summaries) without a valid signature "
         "from a --trust-key key (sets the repository's signing policy)",
     )
-    parser.add_argument(
-        "--trust-key",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="a trusted public key: an OpenPGP keyring (gpg --export) or ed25519 public "
-        "keys (base64 lines, as libostree's trusted.ed25519, or PEM); repeatable",
+    _trust_key(
+        parser,
+        "a trusted public key: an OpenPGP keyring (gpg --export) or ed25519 "
+        "public keys (base64 lines, as libostree's trusted.ed25519, or PEM); repeatable",
     )
 
 
@@ -179,13 +180,7 @@ def _verify_args(parser: argparse.ArgumentParser) -> None:
         "or directory, e.g. an export), as a client would see it",
     )
     parser.add_argument("--version", type=int, help="version number (default: latest)")
-    parser.add_argument(
-        "--trust-key",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="trusted public keys (default for a repository: the keys it signs with)",
-    )
+    _trust_key(parser, "trusted public keys (default for a repository: the keys it signs with)")
 
 
 class _Served:
