@@ -126,9 +126,12 @@ class SigningPolicy(PublishHook):
     section = SECTION
 
     def __init__(self, keys: SigningKeys | Iterable[SigningKey] | None = None) -> None:
-        from ostree_repo.signing import SigningKeys
+        #: the private keys, by key name (the crypto libraries load only when needed)
+        self.keys: Mapping[str, SigningKey] = {}
+        if keys is not None:
+            from ostree_repo.signing import SigningKeys
 
-        self.keys = keys if isinstance(keys, SigningKeys) else SigningKeys(keys or ())
+            self.keys = keys if isinstance(keys, SigningKeys) else SigningKeys(keys)
 
     # -- settings ----------------------------------------------------------------------
 
