@@ -123,3 +123,29 @@ def test_sync_requires_signatures(
     synced = cli("sync", "good", served, "--require-signatures", "--trust-key", str(public))
     assert synced["version"] is not None and synced["summary_passed_through"]
     assert cli("verify", "good", "--trust-key", str(public))["ok"]
+
+
+def test_sync_refuses_unsigned_commits_before_their_trees(
+    cli: Cli, key: tuple[Ed25519Key, Path, Path], tmp_path: Path
+) -> None:
+    from ostree_repo.repository import RepositoryManager, UnsignedError
+    from ostree_repo.sync import sync_repository
+
+    _, _, public = key
+    commit = cli("commit", "plain", "--tree", tree(tmp_path, "unsigned"), "--ref", "main")["commit"]
+    settings = {"signing": {"sign-verify": True, "verification-ed25519-key": [
+        public.read_text().strip()
+    ]}}  # fmt: skip
+
+    async def run(url: str) -> None:
+        async with RepositoryManager.open(str(tmp_path / "mirror")) as m:
+            await m.create_repository("m", settings=settings)
+            with pytest.raises(UnsignedError, match=f"commit {commit}: no ed25519 signature"):
+                await sync_repository(m, "m", url)
+            assert [o async for o in m.store.list_objects()] == []  # not even the commit
+            assert (await m.repository("m").version()).commits == {}
+
+    import anyio
+
+    with ThreadedServer(create_app(str(cli.store))) as running:
+        anyio.run(run, f"{running.url}/plain/")
