@@ -123,6 +123,17 @@ def test_sync_requires_signatures(
     synced = cli("sync", "good", served, "--require-signatures", "--trust-key", str(public))
     assert synced["version"] is not None and synced["summary_passed_through"]
     assert cli("verify", "good", "--trust-key", str(public))["ok"]
+    # a mirror that signs with its own key: the remote's summary, signed by both
+    mine = Ed25519Key.generate()
+    (tmp_path / "mine.key").write_bytes(mine.to_bytes())
+    (tmp_path / "mine.pub").write_bytes(mine.public_bytes())
+    own = ("--key-file", str(tmp_path / "mine.key"))
+    cli(*own, "keys", "add", "good", str(tmp_path / "mine.key"))
+    again = cli(*own, "sync", "good", served)
+    assert again["version"] is not None and again["summary_passed_through"]
+    for trusted in (public, tmp_path / "mine.pub"):
+        assert cli("verify", "good", "--trust-key", str(trusted))["ok"]
+    assert cli(*own, "sync", "good", served)["version"] is None  # unchanged: no version
 
 
 def test_sync_refuses_unsigned_commits_before_their_trees(
