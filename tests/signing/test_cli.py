@@ -107,14 +107,15 @@ def served(tmp_path: Path, cli: Cli, key: tuple[Ed25519Key, Path, Path]) -> Iter
     cli("create", "up")
     cli("--key-file", str(secret), "keys", "add", "up", str(secret))
     cli("--key-file", str(secret), "commit", "up", "--tree", tree(tmp_path, "x"), "--ref", "main")
-    with ThreadedServer(create_app(str(cli.store))) as running:
+    # latest_ttl=0: the server sees a new version at once
+    with ThreadedServer(create_app(str(cli.store), latest_ttl=0)) as running:
         yield f"{running.url}/up/"
 
 
 def test_sync_requires_signatures(
     cli: Cli, served: str, key: tuple[Ed25519Key, Path, Path], tmp_path: Path
 ) -> None:
-    _, _, public = key
+    _, secret, public = key
     other = Ed25519Key.generate()
     (tmp_path / "other.pub").write_bytes(other.public_bytes())
     cli("sync", "bad", served, "--require-signatures", "--trust-key",
@@ -129,6 +130,10 @@ def test_sync_requires_signatures(
     (tmp_path / "mine.pub").write_bytes(mine.public_bytes())
     own = ("--key-file", str(tmp_path / "mine.key"))
     cli(*own, "keys", "add", "good", str(tmp_path / "mine.key"))
+    # (a new upstream commit: a summary that ours, regenerated within the same second,
+    # cannot equal byte for byte)
+    up = ("--key-file", str(secret), "commit", "up", "--ref", "main")
+    cli(*up, "--tree", tree(tmp_path, "y"))
     again = cli(*own, "sync", "good", served)
     assert again["version"] is not None and again["summary_passed_through"]
     for trusted in (public, tmp_path / "mine.pub"):

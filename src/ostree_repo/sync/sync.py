@@ -569,6 +569,8 @@ async def _sync(  # noqa: PLR0917
     passed = outcome.get("passed", False)
     if summary is None:
         run.notes.append("the remote has no summary; ours is generated")
+    elif record is None:
+        pass  # nothing changed (also when signing had added to what the remote sent)
     elif outcome.get("regenerated"):
         run.notes.append("summary regenerated (content changed under an unchanged summary)")
     elif not passed:
