@@ -23,6 +23,7 @@ are copied; objects are copied as stored (``ostree fsck`` checks them).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -184,13 +185,10 @@ async def export_version(
 
     async def write(item: _File) -> None:
         async with limiter:
+            if item.link or item.data is not None:  # refs (up to 4084 bytes long), config ...
+                await anyio.to_thread.run_sync(_write_small, work, item)
+                return
             target = await anyio.to_thread.run_sync(prepare, item)
-            if item.link:
-                await anyio.to_thread.run_sync(os.symlink, item.link, target)
-                return
-            if item.data is not None:
-                await anyio.to_thread.run_sync(target.write_bytes, item.data)
-                return
             source = _store_file(store, item)
             if source is not None and await anyio.to_thread.run_sync(linker.link, source, target):
                 return
@@ -214,6 +212,29 @@ async def export_version(
         await anyio.to_thread.run_sync(lambda: shutil.rmtree(work, ignore_errors=True))
         raise
     return record
+
+
+def _write_small(root: Path, item: _File) -> None:
+    """Write a small file or a symlink below ``root`` through directory descriptors, as
+    libostree does: ``refs/heads/NAME`` may be longer than PATH_MAX once made absolute."""
+    *parents, name = item.path.split("/")
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in parents:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, 0o755, dir_fd=fd)
+            child = os.open(part, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        if item.link:
+            os.symlink(item.link, name, dir_fd=fd)
+            return
+        assert item.data is not None
+        out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=fd)
+        with open(out, "wb") as f:
+            f.write(item.data)
+    finally:
+        os.close(fd)
 
 
 async def _object_chunks(

@@ -387,7 +387,7 @@ async def test_deep_nesting_and_long_names(
     )
     await refused(fs_manager, deep, ArchiveLimitError, "deep")
     long = craft(
-        staging, tmp_path / "l.tar", extra=[member("x" * 5000, b"x")], fmt=tarfile.PAX_FORMAT
+        staging, tmp_path / "l.tar", extra=[member("x" * 9000, b"x")], fmt=tarfile.PAX_FORMAT
     )
     await refused(fs_manager, long, ArchiveLimitError, "longer")
 

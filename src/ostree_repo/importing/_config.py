@@ -15,8 +15,15 @@ ARCHIVE_MODES = ("archive", "archive-z2")
 
 
 def parse_repo_config(member: str, data: bytes) -> RepoConfig:
-    """Parse a repository ``config`` (read from ``member``); refuse all but archive mode."""
-    parser = configparser.ConfigParser(interpolation=None)
+    """Parse a repository ``config`` (read from ``member``); refuse all but archive mode.
+
+    Read as GLib's key files are: keys are case-sensitive, a key or group given twice is
+    not an error (the last value wins), only ``=`` separates and only ``#`` comments.
+    """
+    parser = configparser.ConfigParser(
+        interpolation=None, strict=False, delimiters=("=",), comment_prefixes=("#",)
+    )
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
     try:
         parser.read_string(data.decode("utf-8"))
     except (configparser.Error, UnicodeDecodeError) as e:
@@ -35,4 +42,4 @@ def parse_repo_config(member: str, data: bytes) -> RepoConfig:
             validate_collection_id(collection_id)
         except InvalidNameError as e:
             raise RepositoryConfigError(f"{member}: {e}") from None
-    return RepoConfig(mode="archive-z2", collection_id=collection_id)
+    return RepoConfig(mode=mode, collection_id=collection_id)  # either name, kept as given

@@ -55,8 +55,10 @@ class ArchiveLimits:
 
     max_members: int = 4_000_000
     """Members of any kind (a Fedora IoT commit has about 30,000 objects)."""
-    max_path_length: int = 4096
-    """Bytes in a member's name (PATH_MAX)."""
+    max_path_length: int = 8192
+    """Bytes in a member's name: PATH_MAX (4096) below the repository directory, and as
+    much for the directories above it (libostree's longest ref name, 4084 bytes, makes
+    ``refs/heads/NAME`` 4095 bytes long)."""
     max_path_depth: int = 64
     """Components in a member's name (an OSTree repository needs 5 below its directory)."""
     max_member_size: int = 64 << 30

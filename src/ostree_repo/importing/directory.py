@@ -8,6 +8,7 @@ static deltas come along; the result is one new repository version.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,19 +51,21 @@ def _chunks(path: Path) -> Iterator[bytes]:
 
 def read_ref_tree(root: Path) -> RefTree:
     """What ``root/refs`` holds: files with their text, symlinks with their targets
-    (never followed here), directories."""
+    (never followed here), directories. Read relative to directory descriptors, as
+    libostree does: a ref name may be 4084 bytes long, and its absolute path beyond
+    PATH_MAX."""
     tree = RefTree(lambda parts: str(root.joinpath(*parts)))
     base = root / "refs"
-    for directory, dirnames, filenames in os.walk(base):
-        here = Path(directory)
-        rel = ("refs", *here.relative_to(base).parts)
+    if not base.is_dir():
+        return tree
+    for directory, dirnames, filenames, fd in os.fwalk(base):
+        rel = ("refs", *Path(directory).relative_to(base).parts)
         tree.add_dir(rel)
         for entry in (*dirnames, *filenames):
-            path = here / entry
-            if path.is_symlink():
-                tree.add_link((*rel, entry), os.readlink(path))
+            if stat.S_ISLNK(os.stat(entry, dir_fd=fd, follow_symlinks=False).st_mode):
+                tree.add_link((*rel, entry), os.readlink(entry, dir_fd=fd))
             elif entry in filenames:
-                with open(path, "rb") as f:
+                with open(os.open(entry, os.O_RDONLY, dir_fd=fd), "rb") as f:
                     data = f.read(MAX_REF_FILE + 1)
                 if len(data) <= MAX_REF_FILE or rel[1:2] in (("heads",), ("mirrors",)):
                     tree.add_file((*rel, entry), data.decode("ascii", "replace"))

@@ -15,7 +15,7 @@ import attrs
 from ostree_repo.errors import NotFoundError, OstreeRepoError
 from ostree_repo.objects.names import parse_delta_name, validate_ref
 from ostree_repo.repository._aliases import MAX_LINKS, resolve_aliases
-from ostree_repo.repository.records import CommitInfo, DeltaInfo, VersionRecord
+from ostree_repo.repository.records import CommitInfo, DeltaInfo, RepoConfig, VersionRecord
 
 __all__ = ["add_content", "diff", "history", "merge_refs", "remove_content", "select"]
 
@@ -42,6 +42,8 @@ class Selection:
     deltas: dict[str, DeltaInfo]
     tombstones: tuple[str, ...] = ()
     aliases: dict[str, str] = attrs.field(factory=dict)
+    #: the source's mode and collection ID, taken by a whole copy
+    config: RepoConfig | None = None
 
 
 def _alias_chain(source: VersionRecord, name: str) -> tuple[dict[str, str], str]:
@@ -64,7 +66,8 @@ def select(
 
     An alias comes with the aliases and the ref it resolves to (so that it still
     resolves in the destination). ``whole`` takes everything: all refs, aliases,
-    collection refs, commits, deltas, tombstones.
+    collection refs, commits, deltas, tombstones, and the config (mode and collection
+    ID: the refs of a collection repository are that collection's).
     """
     if whole:
         return Selection(
@@ -74,6 +77,7 @@ def select(
             dict(source.deltas),
             source.tombstones,
             dict(source.aliases),
+            source.config,
         )
     chosen_refs: dict[str, str] = {}
     chosen_aliases: dict[str, str] = {}
@@ -126,8 +130,8 @@ def add_content(base: VersionRecord, selection: Selection) -> VersionRecord:
     refs, aliases = merge_refs(base, selection.refs, selection.aliases)
     commits = {**base.commits, **selection.commits}
     collection_refs = {c: dict(r) for c, r in base.collection_refs.items()}
-    for cid, refs in selection.collection_refs.items():
-        collection_refs.setdefault(cid, {}).update(refs)
+    for cid, of_cid in selection.collection_refs.items():
+        collection_refs.setdefault(cid, {}).update(of_cid)
     deltas = {**base.deltas, **_deltas_between(commits, selection.deltas)}
     tombstones = tuple(sorted(set(base.tombstones) | set(selection.tombstones)))
     return attrs.evolve(
@@ -138,6 +142,7 @@ def add_content(base: VersionRecord, selection: Selection) -> VersionRecord:
         commits=commits,
         deltas=deltas,
         tombstones=tombstones,
+        config=selection.config or base.config,
         summary_sig=None,
     )
 
