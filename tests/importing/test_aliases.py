@@ -197,3 +197,30 @@ async def test_an_alias_in_an_update_archive(
     }
     assert record.refs["latest"] == record.refs["main"]
     assert record.resolved_refs() == libostree_refs(repo)
+
+
+async def test_symlinks_under_refs_mirrors_are_collection_refs(
+    manager: RepositoryManager, tmp_path: Path
+) -> None:
+    """libostree lists them through the link, in the summary's collection map too."""
+    repo = tmp_path / "repo"
+    ostree("init", "--mode=archive", repo=repo)
+    ostree("config", "set", "core.collection-id", "org.example.Main", repo=repo)
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "a").write_text("a\n")
+    commit = ostree("commit", "-b", "main", "--no-bindings", tree, repo=repo).strip()
+    ostree("refs", "--collections", "--create=org.example.Other:foo", commit, repo=repo)
+    sub = repo / "refs" / "mirrors" / "org.example.Other" / "sub"
+    sub.mkdir()
+    os.symlink("../foo", sub / "link")
+    os.symlink("../../../heads/main", sub / "to-main")
+    ostree("summary", "-u", repo=repo)
+    theirs = Summary.from_bytes((repo / "summary").read_bytes())
+    expected = {r.name: r.checksum for r in theirs.collection_map["org.example.Other"]}
+    assert expected == {"foo": commit, "sub/link": commit, "sub/to-main": commit}
+    for record in await import_both(manager, repo, tmp_path):
+        assert record is not None
+        assert record.collection_refs == {"org.example.Other": expected}
+        ours = Summary.from_bytes(await read_blob(manager.store, record.summary or ""))
+        assert ours.collection_map == theirs.collection_map
