@@ -167,6 +167,50 @@ def test_missing_object_is_a_server_error(small_store: Path) -> None:
         assert http.get(url).status_code == 500  # libostree retries 500s
 
 
+def test_small_objects_read_at_once_are_what_the_general_path_sends(served: Served) -> None:
+    """An unconditional GET of a small object takes the one-pread path; with a condition
+    that holds (or as streamed), the same object takes the general one: same answer."""
+    streamed = create_app(str(served.store), inline_read_max=0)
+    objects = [p for p in (served.rich.path / "objects").rglob("*") if p.is_file()][:60]
+    with (
+        ThreadedServer(create_app(str(served.store))) as running,
+        ThreadedServer(streamed) as streaming,
+        httpx.Client(base_url=running.url) as http,
+        httpx.Client(base_url=streaming.url) as streamed_http,
+    ):
+        for path in objects:
+            url = "/rich/" + path.relative_to(served.rich.path).as_posix()
+            fast = http.get(url)
+            general = http.get(url, headers={"If-None-Match": '"other"'})
+            other = streamed_http.get(url)
+            assert fast.status_code == general.status_code == other.status_code == 200, url
+            assert fast.content == general.content == other.content == path.read_bytes()
+            headers = ("content-length", "content-type", "etag", "last-modified", "cache-control")
+            for name in headers:
+                assert fast.headers[name] == general.headers[name] == other.headers[name]
+            assert fast.headers["accept-ranges"] == "bytes"
+
+
+def test_an_object_of_another_size_than_its_closure_is_a_server_error(small_store: Path) -> None:
+    dirmeta = next((small_store / "objects").rglob("*.dirmeta"))
+    url = "/coll/" + dirmeta.relative_to(small_store).as_posix()
+    data = dirmeta.read_bytes()
+    os.chmod(dirmeta, 0o644)
+    with (
+        LogCapture("ostree_repo.server") as logs,
+        ThreadedServer(create_app(str(small_store))) as running,
+        httpx.Client(base_url=running.url) as http,
+    ):
+        assert http.head(url).headers["content-length"] == str(len(data))
+        dirmeta.write_bytes(data + b"x")  # grown
+        assert http.get(url).status_code == 500
+        dirmeta.write_bytes(data[:-1])  # shrunk
+        assert http.get(url).status_code == 500
+        dirmeta.write_bytes(data)
+        assert http.get(url).content == data
+    assert any("closure records" in line for line in logs.lines)
+
+
 @pytest.mark.anyio
 async def test_token_callables(served: Served) -> None:
     asked: list[str] = []

@@ -36,6 +36,7 @@ _CHECKSUM = re.compile(r"[0-9a-f]{64}")
 # does not accept a trailing newline: "main\n" is refused on purpose.
 _REF = re.compile(r"(?:\w[-.\w]*/)*\w[-.\w]*")
 _COLLECTION_ELEMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_EXTENSIONS = {objtype: objtype.extension for objtype in ObjectType}
 
 
 def is_checksum(text: object) -> bool:
@@ -89,7 +90,8 @@ def validate_collection_id(cid: str) -> str:
 def object_path(checksum: str, objtype: ObjectType) -> str:
     """The loose path of an object in an archive repository, e.g. ``objects/ab/cd….filez``."""
     validate_checksum(checksum)
-    return f"objects/{checksum[:2]}/{checksum[2:]}.{objtype.extension}"
+    extension = _EXTENSIONS.get(objtype) or objtype.extension  # (the dict: a hot path)
+    return f"objects/{checksum[:2]}/{checksum[2:]}.{extension}"
 
 
 def parse_object_path(path: str) -> tuple[str, ObjectType]:

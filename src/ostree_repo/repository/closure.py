@@ -35,6 +35,7 @@ _TYPES = {
     ObjectType.COMMIT: 4,
 }
 _CODES = {v: k for k, v in _TYPES.items()}
+_TYPE_BYTES = {k: bytes([v]) for k, v in _TYPES.items()}
 
 #: A key into a closure: object-type byte + 32 raw checksum bytes.
 Key = bytes
@@ -42,7 +43,7 @@ Key = bytes
 
 def object_key(objtype: ObjectType, checksum: str) -> Key:
     """The compact key of an object, as closures hold it."""
-    return bytes([_TYPES[objtype]]) + bytes.fromhex(checksum)
+    return _TYPE_BYTES[objtype] + bytes.fromhex(checksum)
 
 
 def split_key(key: Key) -> tuple[ObjectType, str]:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, NamedTuple
 
 import anyio
 
-from ostree_repo.errors import NotFoundError, OstreeRepoError
+from ostree_repo.errors import NotFoundError, OstreeRepoError, StoreError
 from ostree_repo.objects import ObjectType
 from ostree_repo.repository.closure import object_key
 from ostree_repo.repository.layout import blob_path
@@ -49,6 +50,9 @@ _CACHE_CONTROL = {
     for private in (False, True)
     for immutable in (False, True)
 }
+_PUBLIC_IMMUTABLE = _CACHE_CONTROL[False, True]
+_CONTENT_ADDRESSED = frozenset(t for t in ObjectType if t.is_hashed)
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 _CONDITION_HEADERS = {
     b"if-match": "if_match",
     b"if-none-match": "if_none_match",
@@ -253,6 +257,10 @@ class OstreeServer:
         version = await cache.version(route.repository, route.version)
         if version is None:
             raise _StatusError(404)
+        if method == "GET" and route.objtype in _CONTENT_ADDRESSED and accepted is None:
+            sent = await self._send_small_object(route, version, headers, send)
+            if sent is not None:
+                return 200, sent
         resource = await self._resolve(route, version)
         if resource is None:
             raise _StatusError(404)
@@ -267,6 +275,63 @@ class OstreeServer:
             pathsend=pathsend,
             send=send,
         )
+
+    async def _send_small_object(
+        self,
+        route: Route,
+        version: ServedVersion,
+        headers: list[tuple[bytes, bytes]],
+        send: Send,
+    ) -> int | None:
+        """Most of a pull, answered in one go: an unconditional public GET of a small
+        object kept in a local file. How many bytes were sent; None when this request is
+        not that (a condition or range, a large file, a store without local files),
+        for the general path.
+
+        Its size is the one its closure records (what HEAD answers), so one ``pread``
+        reads it with no ``fstat``; a file of another size is damaged, and answered with
+        a 500 as a missing one is.
+        """
+        for key, _ in headers:
+            if key in _CONDITION_HEADERS:
+                return None
+        objtype = route.objtype
+        assert objtype is not None
+        checksum = route.checksum
+        objects = await self.cache.objects(version)
+        size = objects.get(object_key(objtype, checksum))
+        if size is None:
+            raise _StatusError(404)
+        local = (
+            self.cache.store.local_object_path(checksum, objtype)
+            if size <= self._inline_max
+            else None
+        )
+        if local is None:
+            return None
+        try:
+            fd = os.open(local, _READ_FLAGS)
+        except (FileNotFoundError, NotADirectoryError):
+            raise NotFoundError(
+                f"{objtype.value} object {checksum} is missing from the store"
+            ) from None
+        try:
+            data = os.pread(fd, size + 1, 0)
+        finally:
+            os.close(fd)
+        if len(data) != size:
+            raise StoreError(f"{local} has {len(data)} bytes where its closure records {size}")
+        start = [
+            (b"etag", b'"%s"' % checksum.encode()),
+            (b"last-modified", version.last_modified_header),
+            (b"cache-control", _PUBLIC_IMMUTABLE),
+            (b"accept-ranges", b"bytes"),
+            (b"content-type", _OCTET),
+            (b"content-length", b"%d" % size),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": start})
+        await send({"type": "http.response.body", "body": data})
+        return size
 
     async def _resolve(self, route: Route, version: ServedVersion) -> _Resource | None:
         pinned = route.version is not None

@@ -102,6 +102,7 @@ class FilesystemStore(ObjectStore):
     ) -> None:
         self.root = os.path.abspath(os.fspath(root))
         self.url = "file://" + urllib.parse.quote(self.root)
+        self._root_slash = self.root.rstrip(os.sep) + os.sep
         self._create = create
         self._fsync = fsync
         self._disk = Disk(self.root, fsync)
@@ -221,7 +222,7 @@ class FilesystemStore(ObjectStore):
             raise StoreError(f"{self.root}: {e}") from None
 
     def _abs(self, rel: str) -> str:
-        return os.path.join(self.root, rel)
+        return self._root_slash + rel  # (os.path.join, for the relative paths a store has)
 
     def _exists_many_sync(self, paths: list[str]) -> list[bool]:
         return [os.path.isfile(self._abs(path)) for path in paths]
