@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the tests, benchmarks and demo need on a fresh Debian machine (idempotent).
 # - apt: the real ostree CLI and GLib's GVariant through PyGObject (test oracles only; the
-#   library never uses them at run time), gnupg for signed fixtures, zstd/xz/bzip2 for archives.
+#   library never uses them at run time), gnupg for signed fixtures, zstd/xz/bzip2 for archives,
+#   zsh to load the completion script the CLI writes for it.
 # - pip: this package in editable mode with its dev extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export DEBIAN_FRONTEND=noninteractive
-apt_packages=(ostree gir1.2-ostree-1.0 python3-gi gnupg zstd xz-utils bzip2 nginx wrk)
+apt_packages=(ostree gir1.2-ostree-1.0 python3-gi gnupg zstd xz-utils bzip2 nginx wrk zsh)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

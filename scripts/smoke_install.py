@@ -5,7 +5,9 @@ only what ``pyproject.toml`` declares for the core and the ``s3``, ``server`` an
 extras) and runs, from a directory outside the checkout:
 
 - ``ostree-repo --help`` and ``python -c 'import ostree_repo.sync, ...'``;
-- ``ostree-repo commit`` + ``archive`` (a small commit archive), ``import`` of it;
+- ``ostree-repo commit`` + ``archive`` (a small commit archive), ``import`` of it, again
+  with stderr on a pseudo-terminal (the progress line, drawn by rich);
+- ``ostree-repo completion bash`` (shtab), checked by ``bash -n``;
 - ``ostree-repo keys add`` (an ed25519 key) to sign it;
 - ``ostree-repo serve`` (granian) + one GET of the imported ref, then a ``sync`` from it
   that requires signatures, and ``verify`` of the mirror (ed25519 and OpenPGP load).
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pty
 import re
 import shutil
 import socket
@@ -87,6 +90,35 @@ def get(url: str, seconds: float = 60.0) -> bytes:
             time.sleep(0.2)
 
 
+def on_terminal(*args: str | Path, cwd: Path, env: dict[str, str]) -> str:
+    """Run a command with stderr on a pseudo-terminal; what the terminal showed."""
+    command = [str(a) for a in args]
+    print("$ " + " ".join(command) + "  # stderr on a terminal", flush=True)
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(
+            command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=follower, check=False
+        )
+        os.close(follower)
+        follower = -1
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the other end is closed
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        if follower >= 0:
+            os.close(follower)
+        os.close(leader)
+    if done.returncode != 0:
+        raise SystemExit(f"smoke test failed at: {' '.join(command)}")
+    return shown.decode(errors="replace")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lowest", action="store_true", help="install the declared minimums")
@@ -137,6 +169,10 @@ def main() -> None:
         ostree_repo(*build, "archive", "sample", "commit.tar")
         imported = ostree_repo_json("import", "fedora", "commit.tar")
         assert imported["version"] == 1, imported
+        shown = on_terminal(cli, "import", "again", "commit.tar", cwd=work, env=env)
+        assert "importing" in shown and "objects" in shown, shown
+        (work / "completion.bash").write_text(ostree_repo("completion", "bash"))
+        run("bash", "-n", work / "completion.bash", cwd=work, env=env)
         make_key = (
             "import pysequoia; from ostree_repo.signing import Ed25519Key; "
             "k = Ed25519Key.generate(); open('ed.key', 'wb').write(k.to_bytes()); "
@@ -160,7 +196,7 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=30)
         refs = ostree_repo_json("refs", "mirror")
-        assert refs == [{"name": "main", "commit": commit}], refs
+        assert [(r["name"], r["commit"]) for r in refs] == [("main", commit)], refs
         verified = ostree_repo_json("verify", "mirror", "--trust-key", "ed.pub")
         assert verified["ok"], verified
         print(f"smoke test passed ({'lowest' if args.lowest else 'latest'} versions)")

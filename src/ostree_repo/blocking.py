@@ -144,6 +144,7 @@ class Manager:
         commits: Iterable[str] = (),
         depth: int = 0,
         whole: bool = False,
+        create: bool = False,
     ) -> VersionRecord | None:
         """See :meth:`RepositoryManager.copy`."""
         return self._portal.call(
@@ -155,6 +156,7 @@ class Manager:
                 commits=list(commits),
                 depth=depth,
                 whole=whole,
+                create=create,
             )
         )
 

@@ -1,7 +1,8 @@
 """The ``ostree-repo`` command line: ``ostree-repo [--store URL] VERB ...``.
 
-Every verb takes ``--json`` and then prints exactly one JSON document on stdout. Errors
-from the library print one line on stderr and exit with status 1; usage errors exit 2.
+Every verb takes ``--json`` (before or after the verb) and then prints exactly one JSON
+document on stdout. Every error prints one line on stderr: errors from the library (and
+I/O errors) exit with status 1, usage errors with 2, an interrupt with 130, a bug with 70.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from ostree_repo import __version__
-from ostree_repo.cli import builder, importing, inspect, repos, serve, signing, sync
+from ostree_repo.cli import builder, completion, importing, inspect, repos, serve, signing, sync
 from ostree_repo.cli._verb import Verb
 from ostree_repo.errors import OstreeRepoError
 
@@ -30,7 +31,15 @@ _VERBS: list[Verb] = [
     *sync.VERBS,
     *serve.VERBS,
     *signing.VERBS,
+    *completion.VERBS,
 ]
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n")
 
 
 def _workers(text: str) -> int:
@@ -45,10 +54,13 @@ def _workers(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every verb registered."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ostree-repo", description="Manage OSTree repositories without libostree."
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--json", dest="json_all", action="store_true", help="print one JSON document"
+    )
     parser.add_argument(
         "--store",
         default=os.environ.get("OSTREE_REPO_STORE", DEFAULT_STORE),
@@ -82,11 +94,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def emit(args: argparse.Namespace, document: Any, text: str) -> None:
     """Print ``document`` as JSON when ``--json`` was given, else ``text``."""
-    if args.json:
+    if args.json or args.json_all:
         json.dump(document, sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()
+
+
+def _one_line(message: object) -> str:
+    """``message`` on one line: an error is one line on stderr, whatever it holds."""
+    return " ".join(str(message).split())
+
+
+def _fail(message: str) -> None:
+    print(f"ostree-repo: {_one_line(message)}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -95,25 +117,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         document, text = args.run(args)
     except OstreeRepoError as e:
-        print(f"ostree-repo: error: {e}", file=sys.stderr)
+        _fail(f"error: {e}")
         return 1
     except OSError as e:
-        print(
-            f"ostree-repo: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "),
-            file=sys.stderr,
-        )
+        _fail(f"error: {e.strerror or e}: {e.filename or ''}".rstrip(": "))
         return 1
     except KeyboardInterrupt:
-        print("ostree-repo: interrupted", file=sys.stderr)
+        _fail("error: interrupted")
         return 130
     except Exception as e:  # a bug: still one line, with the traceback on request
         if os.environ.get("OSTREE_REPO_DEBUG"):
             raise
-        print(
-            f"ostree-repo: internal error: {type(e).__name__}: {e} "
-            "(set OSTREE_REPO_DEBUG=1 for a traceback)",
-            file=sys.stderr,
-        )
+        _fail(f"internal error: {type(e).__name__}: {e} (set OSTREE_REPO_DEBUG=1 for a traceback)")
         return 70
-    emit(args, document, text)
+    try:
+        emit(args, document, text)
+    except BrokenPipeError:
+        # the reader went away (``ostree-repo refs os | head -1``): no traceback, and no
+        # second failure when the interpreter flushes stdout on the way out
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 1
     return 0

@@ -11,13 +11,23 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 
+from ostree_repo.errors import NotFoundError
 from ostree_repo.repository import RepositoryManager, VersionRecord
 from ostree_repo.store import is_filesystem_url
 
 if TYPE_CHECKING:
     from ostree_repo.signing import SigningKeys
 
-__all__ = ["Verb", "run_with_manager", "store_options", "version_json", "when"]
+__all__ = [
+    "Verb",
+    "repository_argument",
+    "run_with_manager",
+    "signing_keys",
+    "store_options",
+    "version_json",
+    "when",
+    "write_result",
+]
 
 Output = tuple[Any, str]
 
@@ -35,6 +45,24 @@ class Verb:
     run: Callable[[argparse.Namespace], Output]
 
 
+def repository_argument(
+    parser: argparse.ArgumentParser,
+    dest: str = "name",
+    *,
+    existing: bool = True,
+    help: str = "repository name",
+) -> None:
+    """Add the positional repository argument ``dest`` (shown as NAME).
+
+    With ``existing`` (the default: every verb that reads a repository), the verb fails
+    with "repository NAME does not exist" before it runs when there is no such
+    repository, instead of showing an empty version 0 for a mistyped name.
+    """
+    parser.add_argument(dest, metavar="NAME" if dest == "name" else dest.upper(), help=help)
+    if existing:
+        parser.set_defaults(existing=(*(parser.get_default("existing") or ()), dest))
+
+
 def run_with_manager(
     args: argparse.Namespace,
     body: Callable[[RepositoryManager], Awaitable[Output]],
@@ -42,13 +70,18 @@ def run_with_manager(
     key_files: Sequence[str] = (),
 ) -> Output:
     """Open the store named by ``--store`` and run ``body`` with a manager for it (that
-    signs with the keys of ``--key-file``, ``$OSTREE_REPO_KEYS`` and ``key_files``)."""
+    signs with the keys of ``--key-file``, ``$OSTREE_REPO_KEYS`` and ``key_files``), once
+    the repositories the verb needs are known to exist (see :func:`repository_argument`)."""
 
     options = store_options(args)
     keys = signing_keys(args, *key_files)
 
     async def main() -> Output:
         async with RepositoryManager.open(args.store, keys=keys, **options) as manager:
+            for dest in getattr(args, "existing", None) or ():
+                name = getattr(args, dest)
+                if not await manager.repository(name).exists():
+                    raise NotFoundError(f"repository {name} does not exist")
             return await body(manager)
 
     return anyio.run(main)

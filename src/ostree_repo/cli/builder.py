@@ -19,14 +19,14 @@ from ostree_repo.builder import (
     tree_from_tar,
     write_commit_archive,
 )
-from ostree_repo.cli._verb import Output, Verb, run_with_manager, write_result
+from ostree_repo.cli._verb import Output, Verb, repository_argument, run_with_manager, write_result
 from ostree_repo.errors import OstreeRepoError
 from ostree_repo.gvariant import Variant
 from ostree_repo.repository import RepositoryManager
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("name", metavar="NAME", help="repository name")
+    repository_argument(parser, existing=False, help="repository name (created if missing)")
     parser.add_argument("--tree", required=True, help="a directory or a filesystem tarball")
     parser.add_argument("--ref", help="the ref to move to the new commit")
     parser.add_argument("--subject", "-s", default="", help="one-line subject")
@@ -89,7 +89,7 @@ def _run(args: argparse.Namespace) -> Output:
 
 
 def _archive_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("name", metavar="NAME", help="repository name")
+    repository_argument(parser)
     parser.add_argument(
         "output", metavar="FILE", help="the archive to write (.tar, .tar.gz, .tar.xz, .tar.zst)"
     )

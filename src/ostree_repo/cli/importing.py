@@ -8,60 +8,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from typing import TextIO
 
+from ostree_repo.cli._progress import import_display
 from ostree_repo.cli._verb import Output, Verb, run_with_manager, write_result
 from ostree_repo.cli.signing import add_require_arguments, apply_requirement
 from ostree_repo.importing import ImportProgress, import_archive
 from ostree_repo.repository import RepositoryManager, VersionRecord
 
-__all__ = ["VERBS", "ProgressBar"]
-
-
-class ProgressBar:
-    """A one-line progress display (bytes read, objects stored) redrawn in place.
-
-    Meant for a terminal: the CLI only uses it when stderr is a TTY. Redraws at most ten
-    times a second; :meth:`close` erases the line.
-    """
-
-    WIDTH = 30
-
-    def __init__(self, stream: TextIO, *, interval: float = 0.1) -> None:
-        self.stream = stream
-        self.interval = interval
-        self._last = 0.0
-        self._drawn = False
-
-    def __call__(self, progress: ImportProgress) -> None:
-        now = time.monotonic()
-        if not progress.done and now - self._last < self.interval:
-            return
-        self._last = now
-        self.stream.write("\r\033[K" + self.render(progress))
-        self.stream.flush()
-        self._drawn = True
-
-    @classmethod
-    def render(cls, progress: ImportProgress) -> str:
-        """The line for ``progress`` (without the carriage return)."""
-        read = f"{progress.bytes_read / 1e6:,.1f} MB"
-        objects = f"{progress.objects:,} objects ({progress.objects_new:,} new)"
-        total = progress.bytes_total
-        if total:
-            fraction = min(progress.bytes_read / total, 1.0)
-            filled = int(fraction * cls.WIDTH)
-            bar = "#" * filled + "." * (cls.WIDTH - filled)
-            return f"[{bar}] {fraction:4.0%}  {read} of {total / 1e6:,.1f} MB  {objects}"
-        return f"{read} read  {objects}"
-
-    def close(self) -> None:
-        """Erase the progress line."""
-        if self._drawn:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
-            self._drawn = False
+__all__ = ["VERBS"]
 
 
 def _import_args(parser: argparse.ArgumentParser) -> None:
@@ -87,7 +41,7 @@ def _import_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _import(args: argparse.Namespace) -> Output:
-    bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
+    bar = import_display()
     last = ImportProgress()
 
     def progress(state: ImportProgress) -> None:
@@ -120,7 +74,7 @@ def _import(args: argparse.Namespace) -> Output:
         return run_with_manager(args, body)
     finally:
         if bar is not None:
-            bar.close()
+            bar.done()
 
 
 VERBS = [

@@ -9,7 +9,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ostree_repo.cli._verb import Output, Verb, run_with_manager, version_json, when, write_result
+from ostree_repo.cli._verb import (
+    Output,
+    Verb,
+    repository_argument,
+    run_with_manager,
+    version_json,
+    when,
+    write_result,
+)
 from ostree_repo.cli.signing import add_require_arguments, apply_requirement
 from ostree_repo.errors import OstreeRepoError
 from ostree_repo.export import export_tar, export_version
@@ -18,8 +26,12 @@ from ostree_repo.repository import RepositoryManager, diff
 from ostree_repo.repository.records import VersionRecord
 
 
-def _name(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("name", metavar="NAME", help="repository name")
+def _name(parser: argparse.ArgumentParser, existing: bool = True) -> None:
+    repository_argument(parser, existing=existing)
+
+
+def _new_name(parser: argparse.ArgumentParser) -> None:
+    _name(parser, existing=False)
 
 
 def _name_version(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +43,7 @@ def _name_version(parser: argparse.ArgumentParser) -> None:
 
 
 def _create_args(parser: argparse.ArgumentParser) -> None:
-    _name(parser)
+    _new_name(parser)
     add_require_arguments(parser)
 
 
@@ -60,7 +72,8 @@ def _list(args: argparse.Namespace) -> Output:
 def _delete(args: argparse.Namespace) -> Output:
     async def body(m: RepositoryManager) -> Output:
         await m.delete_repository(args.name)
-        return {"repository": args.name, "deleted": True}, f"deleted repository {args.name}"
+        doc = {"repository": args.name, "version": None, "deleted": True}
+        return doc, f"deleted repository {args.name}"
 
     return run_with_manager(args, body)
 
@@ -202,8 +215,10 @@ def _diff_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _copy_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source", help="repository to copy from")
-    parser.add_argument("destination", help="repository to copy into (a new version)")
+    repository_argument(parser, "source", help="repository to copy from")
+    parser.add_argument(
+        "destination", help="repository to copy into (a new version; created if missing)"
+    )
     parser.add_argument("--version", type=int, help="source version (default: latest)")
     parser.add_argument("--ref", action="append", default=[], help="copy this ref (repeatable)")
     parser.add_argument("--commit", action="append", default=[], help="copy this commit")
@@ -216,7 +231,6 @@ def _copy(args: argparse.Namespace) -> Output:
         raise OstreeRepoError("say what to copy: --ref, --commit or --all")
 
     async def body(m: RepositoryManager) -> Output:
-        await m.create_repository(args.destination, exist_ok=True)
         record = await m.copy(
             args.source,
             args.destination,
@@ -225,6 +239,7 @@ def _copy(args: argparse.Namespace) -> Output:
             commits=args.commit,
             depth=args.depth,
             whole=args.all,
+            create=True,
         )
         return write_result(args.destination, record)
 
@@ -345,7 +360,7 @@ def _export(args: argparse.Namespace) -> Output:
 
 
 def _import_dir_args(parser: argparse.ArgumentParser) -> None:
-    _name(parser)
+    _name(parser, existing=False)
     parser.add_argument("directory", help="an archive-mode OSTree repository directory")
 
 

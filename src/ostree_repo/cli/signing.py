@@ -11,8 +11,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from ostree_repo.cli._verb import Output, Verb, run_with_manager, write_result
 from ostree_repo.errors import NotFoundError, OstreeRepoError
 from ostree_repo.objects import ObjectType, Summary, object_path
@@ -187,6 +185,8 @@ class _Served:
     """Reads the files of a served repository: over HTTP, or from a directory."""
 
     def __init__(self, target: str) -> None:
+        import httpx  # here: httpx costs ~0.1 s of start-up, which only this verb needs
+
         self.target = target.rstrip("/") + "/"
         self.client = httpx.Client(timeout=30.0) if "://" in target[:8] else None
         if target.startswith("file://"):
@@ -206,6 +206,8 @@ class _Served:
 
 
 def _verify_served(target: str, trusted: Any) -> tuple[dict[str, Any], list[Verdict]]:
+    import httpx
+
     served = _Served(target)
     try:
         summary = served.get("summary")

@@ -6,13 +6,12 @@ Internal to ostree_repo: the CLI's interface is the command line (:func:`ostree_
 from __future__ import annotations
 
 import argparse
-import sys
 
+from ostree_repo.cli._progress import sync_display
 from ostree_repo.cli._verb import Output, Verb, run_with_manager
 from ostree_repo.cli.signing import add_require_arguments, apply_requirement
 from ostree_repo.errors import OstreeRepoError
 from ostree_repo.repository import RepositoryManager
-from ostree_repo.sync import SyncProgress, sync_repository
 
 __all__ = ["VERBS"]
 
@@ -58,35 +57,17 @@ def _sync_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--proxy", help="proxy URL")
 
 
-class _Progress:
-    """One status line on stderr, rewritten in place (only used on a terminal)."""
-
-    def __init__(self) -> None:
-        self.last = ""
-
-    def __call__(self, p: SyncProgress) -> None:
-        line = (
-            f"\r{p.phase}: {p.commits} commits, {p.objects_fetched} objects, "
-            f"{p.bytes_fetched / 1e6:.1f} MB"
-        )
-        if line != self.last:
-            self.last = line
-            sys.stderr.write(line)
-            sys.stderr.flush()
-
-    def done(self) -> None:
-        if self.last:
-            sys.stderr.write("\n")
-
-
 def _sync(args: argparse.Namespace) -> Output:
+    # imported here: the sync layer brings httpx (~0.1 s), which only this verb needs
+    from ostree_repo.sync import sync_repository
+
     if args.concurrency < 1:
         raise OstreeRepoError("--concurrency must be at least 1")
     verify: bool | str = False if args.insecure else (args.ca_bundle or True)
     cert: str | tuple[str, str] | None = args.client_cert
     if args.client_cert and args.client_key:
         cert = (args.client_cert, args.client_key)
-    progress = _Progress() if sys.stderr.isatty() else None
+    progress = sync_display()
 
     async def body(m: RepositoryManager) -> Output:
         await apply_requirement(m, args.name, args, summaries=True)

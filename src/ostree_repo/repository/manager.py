@@ -217,17 +217,26 @@ class RepositoryManager:
         commits: Iterable[str] = (),
         depth: int = 0,
         whole: bool = False,
+        create: bool = False,
     ) -> VersionRecord | None:
         """Copy refs, commits or a whole version of ``source`` into a new version of
         ``destination`` (same store). Each commit comes with ``depth`` parents (-1: all),
         its detached metadata, and the deltas whose both ends end up present. Objects are
         shared, never duplicated. Returns the new version, or None if nothing changed.
+
+        With ``create``, a missing ``destination`` is created, once the selection is known
+        to be good (a refused copy makes no repository).
         """
-        src = await self.repository(source).version(version)
+        source_repo = self.repository(source)
+        if not await source_repo.exists():
+            raise NotFoundError(f"repository {source} does not exist")
+        src = await source_repo.version(version)
         selection = select(src, refs, commits, depth, whole)
         for commit in selection.commits:
             await self.closure(commit)  # every commit of a version has one
         await self._admit_copied(destination, selection.commits)
+        if create:
+            await self.create_repository(destination, exist_ok=True)
 
         async def change(base: VersionRecord) -> VersionRecord:
             return add_content(base, selection)

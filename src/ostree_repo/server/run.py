@@ -8,6 +8,7 @@ offered. Both are optional dependencies (``pip install 'ostree-repo[server]'``).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import logging
@@ -29,6 +30,9 @@ def _logging_config(base: Mapping[str, Any], access_log: bool) -> dict[str, Any]
     """``base`` (the ASGI server's dictConfig) plus our loggers, writing to stderr."""
     config = copy.deepcopy(dict(base))
     config["disable_existing_loggers"] = False
+    for handler in config.get("handlers", {}).values():  # granian's log to stdout
+        if handler.get("stream") == "ext://sys.stdout":
+            handler["stream"] = "ext://sys.stderr"
     config.setdefault("formatters", {})["ostree_repo"] = {"format": _FORMAT}
     config.setdefault("handlers", {})["ostree_repo"] = {
         "class": "logging.StreamHandler",
@@ -126,5 +130,7 @@ def _run_uvicorn(
         log_config=_logging_config(LOGGING_CONFIG, access_log),
         server_header=False,
     )
-    uvicorn.Server(config).run()
+    # uvicorn re-raises the Ctrl-C it stopped on: a normal stop, as it is with granian
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config).run()
     logging.getLogger("ostree_repo.server").info("server stopped")
