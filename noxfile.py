@@ -47,6 +47,12 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """Check the docs: every page's code blocks marked ``pycon`` run as doctests."""
-    session.install("-e", ".[dev]")
+    """The docs site, built with warnings as errors (``mkdocs build --strict``); every
+    page's ``pycon`` blocks run as doctests, and the tutorial's commands as it shows them."""
+    session.install("-e", ".[test,docs]")
     session.run("python", "-m", "pytest", "--doctest-glob=*.md", "docs", "-q")
+    session.run("python", "-m", "pytest", "tests/test_tutorial.py", "-q")
+    session.run(
+        "mkdocs", "build", "--strict", "--site-dir", session.create_tmp() + "/site",
+        env={"NO_MKDOCS_2_WARNING": "1"},
+    )  # fmt: skip

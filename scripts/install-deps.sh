@@ -3,7 +3,7 @@
 # - apt: the real ostree CLI and GLib's GVariant through PyGObject (test oracles only; the
 #   library never uses them at run time), gnupg for signed fixtures, zstd/xz/bzip2 for archives,
 #   zsh to load the completion script the CLI writes for it.
-# - pip: this package in editable mode with its dev extras.
+# - pip: this package in editable mode with its dev extras and the docs toolchain.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +20,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-python3 -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 \
+python3 -m pip install -q --disable-pip-version-check -e '.[dev,docs]' 2>&1 \
   | grep -v -e '^WARNING: Running pip as' -e 'is ignored: it is neither' || true
 python3 -c "import ostree_repo"

@@ -15,6 +15,7 @@ import inspect
 import pkgutil
 import re
 import types
+from pathlib import Path
 
 import pytest
 
@@ -384,3 +385,12 @@ def test_private_modules_are_not_exported_as_modules() -> None:
             assert not isinstance(getattr(module, attribute), types.ModuleType), (
                 f"{name}.{attribute} is a module"
             )
+
+
+def test_every_public_package_has_an_api_page() -> None:
+    """The docs site's API reference (docs/api/) renders each pinned package's docstrings."""
+    api = Path(__file__).resolve().parent.parent / "docs" / "api"
+    for name in PUBLIC:
+        page = api / f"{name.removeprefix('ostree_repo.') if '.' in name else name}.md"
+        assert page.exists(), f"no API page {page.name} for {name} (add it to mkdocs.yml too)"
+        assert f"::: {name}\n" in page.read_text(), f"{page.name} does not render {name}"

@@ -87,7 +87,7 @@ def _versions(args: argparse.Namespace) -> Output:
         rows = [version_json(r) for r in records]
         text = "\n".join(
             f"{r.number:>5}  {when(r.created) if r.number else '-':20}  "
-            f"{len(r.refs)} refs  {len(r.commits)} commits  {r.action.get('kind', '')}"
+            f"{len(r.refs)} refs  {len(r.commits)} commits  {r.action.get('kind', '')}".rstrip()
             for r in records
         )
         return rows, text
