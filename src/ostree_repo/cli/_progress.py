@@ -9,7 +9,8 @@ erased when the verb ends, leaving the terminal to the verb's own output.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any, TextIO
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 if TYPE_CHECKING:
     from ostree_repo.importing import ImportProgress
@@ -112,13 +113,19 @@ class SyncDisplay(_Display):
         )
 
 
+_D = TypeVar("_D", bound=_Display)
+
+
+def _shown(kind: Callable[[TextIO], _D], stream: TextIO | None) -> _D | None:
+    stream = sys.stderr if stream is None else stream
+    return kind(stream) if on_terminal(stream) else None
+
+
 def import_display(stream: TextIO | None = None) -> ImportDisplay | None:
     """A display for ``import`` on ``stream`` (stderr), or None when it is no terminal."""
-    stream = sys.stderr if stream is None else stream
-    return ImportDisplay(stream) if on_terminal(stream) else None
+    return _shown(ImportDisplay, stream)
 
 
 def sync_display(stream: TextIO | None = None) -> SyncDisplay | None:
     """A display for ``sync`` on ``stream`` (stderr), or None when it is no terminal."""
-    stream = sys.stderr if stream is None else stream
-    return SyncDisplay(stream) if on_terminal(stream) else None
+    return _shown(SyncDisplay, stream)
