@@ -3,21 +3,20 @@
 ``dumps(signature, value)`` encodes and ``loads(signature, data)`` decodes strictly. Python
 values map to GVariant types as follows:
 
-======================  ==========================================================
-GVariant                Python
-======================  ==========================================================
-``b``                   ``bool``
-``y n q i u x t h``     ``int``
-``d``                   ``float``
-``s o g``               ``str``
-``ay``                  ``bytes`` (any bytes-like object when encoding)
-other ``a``             ``list`` (a tuple is accepted when encoding)
-``a{..}``               ``dict`` (insertion order is the serialised order)
-``(..)`` and ``{..}``   ``tuple``
-``m``                   ``None`` for Nothing, else the value (:class:`Just` wraps
-                        the value of a maybe whose element is itself a maybe)
-``v``                   :class:`Variant`
-======================  ==========================================================
+| GVariant              | Python |
+|-----------------------|--------|
+| ``b``                 | ``bool`` |
+| ``y n q i u x t h``   | ``int`` |
+| ``d``                 | ``float`` |
+| ``s o g``             | ``str`` |
+| ``ay``                | ``bytes`` (any bytes-like object when encoding) |
+| other ``a``           | ``list`` (a tuple is accepted when encoding) |
+| ``a{..}``             | ``dict`` (insertion order is the serialised order) |
+| ``(..)`` and ``{..}`` | ``tuple`` |
+| ``m``                 | ``None`` for Nothing, else the value (see below) |
+| ``v``                 | :class:`Variant` |
+
+:class:`Just` wraps the value of a maybe whose element is itself a maybe.
 
 Decoding accepts only normal form: any input that decodes re-encodes to the same bytes.
 Duplicate keys in a dictionary are refused on decoding, since a ``dict`` cannot hold them.
