@@ -37,11 +37,12 @@ import anyio
 import anyio.to_thread
 import attrs
 
-from ostree_repo._tasks import task_group
+from ostree_repo._tasks import for_each
 from ostree_repo.errors import ChecksumMismatchError, OstreeRepoError
 from ostree_repo.objects import DeltaIndex, ObjectType, Tombstone, delta_index_path, delta_path
 from ostree_repo.objects.names import object_path, parse_delta_name
 from ostree_repo.repository._aliases import alias_link
+from ostree_repo.repository.blobs import stream_blob
 from ostree_repo.repository.closure import split_key
 from ostree_repo.repository.layout import blob_path
 from ostree_repo.repository.manager import RepositoryManager
@@ -110,17 +111,6 @@ def _tree(record: VersionRecord, objects: dict[bytes, int]) -> list[_File]:
     return files
 
 
-async def _blob_chunks(store: ObjectStore, digest: str) -> AsyncIterator[bytes]:
-    """A blob's bytes, streamed; raises ChecksumMismatchError at the end if they are wrong."""
-    hasher = hashlib.sha256()
-    async with store.open_named(blob_path(digest)) as stream:
-        async for chunk in stream:
-            hasher.update(chunk)
-            yield chunk
-    if hasher.hexdigest() != digest:
-        raise ChecksumMismatchError(digest, hasher.hexdigest(), "blob")
-
-
 def _store_file(store: ObjectStore, item: _File) -> str | None:
     """Where the store keeps ``item`` as a local file (None: not a store file, or not on
     this machine)."""
@@ -176,7 +166,6 @@ async def export_version(
     work = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
     await anyio.to_thread.run_sync(lambda: shutil.rmtree(work, ignore_errors=True))
     linker = _Linker(link)
-    limiter = anyio.CapacityLimiter(concurrency)
 
     def prepare(item: _File) -> Path:
         target = work / item.path
@@ -184,29 +173,26 @@ async def export_version(
         return target
 
     async def write(item: _File) -> None:
-        async with limiter:
-            if item.link or item.data is not None:  # refs (up to 4084 bytes long), config ...
-                await anyio.to_thread.run_sync(_write_small, work, item)
-                return
-            target = await anyio.to_thread.run_sync(prepare, item)
-            source = _store_file(store, item)
-            if source is not None and await anyio.to_thread.run_sync(linker.link, source, target):
-                return
-            chunks = (
-                _blob_chunks(store, item.blob)
-                if item.blob
-                else _object_chunks(store, item.objtype, item.checksum)
-            )
-            async with await anyio.open_file(target, "wb") as out:
-                async for chunk in chunks:
-                    await out.write(chunk)
+        if item.link or item.data is not None:  # refs (up to 4084 bytes long), config ...
+            await anyio.to_thread.run_sync(_write_small, work, item)
+            return
+        target = await anyio.to_thread.run_sync(prepare, item)
+        source = _store_file(store, item)
+        if source is not None and await anyio.to_thread.run_sync(linker.link, source, target):
+            return
+        chunks = (
+            stream_blob(store, item.blob)
+            if item.blob
+            else _object_chunks(store, item.objtype, item.checksum)
+        )
+        async with await anyio.open_file(target, "wb") as out:
+            async for chunk in chunks:
+                await out.write(chunk)
 
     try:
         for sub in _SKELETON:
             (work / sub).mkdir(parents=True, exist_ok=True)
-        async with task_group() as tg:
-            for item in _tree(record, objects):
-                tg.start_soon(write, item)
+        await for_each(_tree(record, objects), write, limit=concurrency)
         await anyio.to_thread.run_sync(work.rename, dest)
     except BaseException:
         await anyio.to_thread.run_sync(lambda: shutil.rmtree(work, ignore_errors=True))
@@ -308,12 +294,11 @@ async def export_tar(
     mtime = int(record.created)
     lead = f"{prefix}/" if prefix else ""
     work = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
-    limiter = anyio.CapacityLimiter(concurrency)
+    ready: dict[str, bytes] = {}
 
-    async def read_ahead(item: _File, into: dict[str, bytes]) -> None:
-        async with limiter:
-            assert item.objtype is not None
-            into[item.path] = await store.read_object(item.checksum, item.objtype)
+    async def read_ahead(item: _File) -> None:
+        assert item.objtype is not None
+        ready[item.path] = await store.read_object(item.checksum, item.objtype)
 
     try:
         async with await anyio.open_file(work, "wb") as out:
@@ -338,11 +323,8 @@ async def export_tar(
                     if item.objtype is not None and 0 <= item.size <= _PREFETCH_MAX:
                         budget += item.size
                     start += 1
-                ready: dict[str, bytes] = {}
-                async with task_group() as tg:
-                    for item in batch:
-                        if item.objtype is not None and 0 <= item.size <= _PREFETCH_MAX:
-                            tg.start_soon(read_ahead, item, ready)
+                small = (i for i in batch if i.objtype is not None and 0 <= i.size <= _PREFETCH_MAX)
+                await for_each(small, read_ahead, limit=concurrency)
                 for item in batch:
                     await _emit_file(
                         emit, store, item, ready.pop(item.path, None), lead=lead, mtime=mtime

@@ -32,7 +32,7 @@ import anyio
 import anyio.to_thread
 import attrs
 
-from ostree_repo._tasks import task_group
+from ostree_repo._tasks import for_each
 from ostree_repo.builder.tree import Dir, File, Node, Symlink, Xattrs
 from ostree_repo.errors import NotFoundError
 from ostree_repo.gvariant import Variant
@@ -292,13 +292,7 @@ async def _write_staged(
         + [functools.partial(writer.small, b) for b in batches]
     )
 
-    async def worker() -> None:
-        for job in jobs:  # the workers share one iterator: each job runs once
-            await job()
-
-    async with task_group() as tg:
-        for _ in range(threads + 1):
-            tg.start_soon(worker)
+    await for_each(jobs, lambda job: job(), limit=threads + 1)
 
     # directories, children first: each dirtree names its subdirectories' objects
     names: dict[int, tuple[str, str]] = {}
@@ -347,19 +341,15 @@ async def _closure(
     if parent is not None and written.unsized:
         with contextlib.suppress(NotFoundError):
             known = (await manager.closure(parent)).sizes
-    limiter = anyio.CapacityLimiter(32)
 
     async def size_of(checksum: str) -> None:
         key = object_key(ObjectType.FILE, checksum)
         size = known.get(key)
         if size is None:
-            async with limiter:
-                size = await manager.store.object_size(checksum, ObjectType.FILE)
+            size = await manager.store.object_size(checksum, ObjectType.FILE)
         sizes[key] = size
 
-    async with task_group() as tg:
-        for checksum in written.unsized:
-            tg.start_soon(size_of, checksum)
+    await for_each(written.unsized, size_of, limit=32)
     return Closure(commit, sizes)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 
-from ostree_repo._tasks import task_group
+from ostree_repo._tasks import for_each
 from ostree_repo.errors import InvalidNameError
 from ostree_repo.importing._config import parse_repo_config
 from ostree_repo.importing._refs import RefTree
@@ -90,15 +90,13 @@ async def import_directory(
     store = manager.store
     commitmeta: dict[str, bytes] = {}
     commits: list[tuple[str, Path]] = []
-    limiter = anyio.CapacityLimiter(concurrency)
 
-    async def store_object(checksum: str, objtype: ObjectType, file: Path) -> None:
-        async with limiter:
-            await store.write_object(checksum, objtype, _chunks(file))
+    async def store_object(item: tuple[str, ObjectType, Path]) -> None:
+        checksum, objtype, file = item
+        await store.write_object(checksum, objtype, _chunks(file))
 
-    objects_dir = root / "objects"
-    listing = await anyio.to_thread.run_sync(lambda: sorted(objects_dir.glob("*/*")))
-    async with task_group() as tg:
+    def objects() -> Iterator[tuple[str, ObjectType, Path]]:
+        """The loose objects to store; commits and what belongs to them are kept aside."""
         for file in listing:
             try:
                 checksum, objtype = parse_object_path(file.relative_to(root).as_posix())
@@ -112,7 +110,11 @@ async def import_directory(
                 Tombstone.from_bytes(file.read_bytes())
                 ingest.tombstones.add(checksum)
             else:
-                tg.start_soon(store_object, checksum, objtype, file)
+                yield checksum, objtype, file
+
+    objects_dir = root / "objects"
+    listing = await anyio.to_thread.run_sync(lambda: sorted(objects_dir.glob("*/*")))
+    await for_each(objects(), store_object, limit=concurrency)
     for checksum, file in commits:
         await ingest.add_commit(checksum, file.read_bytes(), commitmeta.get(checksum))
 

@@ -14,11 +14,10 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Iterator
 
-import anyio
 import attrs
 import zstandard
 
-from ostree_repo._tasks import task_group
+from ostree_repo._tasks import for_each
 from ostree_repo.errors import InvalidObjectError, NotFoundError
 from ostree_repo.objects import Commit, ObjectType
 from ostree_repo.objects.tree import DirTreeRefs, dirtree_references
@@ -140,18 +139,13 @@ async def compute_closure(
     metas = {root.root_meta}
     files: set[str] = set()
     seen_trees: set[str] = set(pending_trees)
-    limiter = anyio.CapacityLimiter(concurrency)
 
     async def visit(tree: str) -> None:
-        async with limiter:
-            blob = await _read(store, tree, ObjectType.DIRTREE, commit)
+        blob = await _read(store, tree, ObjectType.DIRTREE, commit)
         cache[tree] = (len(blob), dirtree_references(blob))
 
     while pending_trees:
-        async with task_group() as tg:
-            for tree in pending_trees:
-                if tree not in cache:
-                    tg.start_soon(visit, tree)
+        await for_each((t for t in pending_trees if t not in cache), visit, limit=concurrency)
         found, pending_trees = pending_trees, []
         for tree in found:
             size, (tree_files, tree_dirs) = cache[tree]
@@ -163,21 +157,22 @@ async def compute_closure(
                     seen_trees.add(subtree)
                     pending_trees.append(subtree)
 
-    async def size_of(objtype: ObjectType, checksum: str) -> None:
-        async with limiter:
-            try:
-                sizes[object_key(objtype, checksum)] = await store.object_size(checksum, objtype)
-            except NotFoundError:
-                raise MissingObjectError(commit, objtype, checksum) from None
+    async def size_of(item: tuple[ObjectType, str]) -> None:
+        objtype, checksum = item
+        try:
+            sizes[object_key(objtype, checksum)] = await store.object_size(checksum, objtype)
+        except NotFoundError:
+            raise MissingObjectError(commit, objtype, checksum) from None
 
-    async with task_group() as tg:
-        for objtype, checksums in ((ObjectType.DIRMETA, metas), (ObjectType.FILE, files)):
-            for checksum in checksums:
-                key = object_key(objtype, checksum)
-                if key in known:  # no task for what is known (thousands of objects)
-                    sizes[key] = known[key]
-                else:
-                    tg.start_soon(size_of, objtype, checksum)
+    unknown: list[tuple[ObjectType, str]] = []
+    for objtype, checksums in ((ObjectType.DIRMETA, metas), (ObjectType.FILE, files)):
+        for checksum in checksums:
+            key = object_key(objtype, checksum)
+            if key in known:
+                sizes[key] = known[key]
+            else:
+                unknown.append((objtype, checksum))
+    await for_each(unknown, size_of, limit=concurrency)
     return Closure(commit, sizes)
 
 
