@@ -26,6 +26,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from ostree_repo.builder import Dir, commit_tree
 from ostree_repo.export import export_version
 from ostree_repo.importing import import_archive, import_directory
+from ostree_repo.repair import open_repair_sources
 from ostree_repo.repository import (
     FsckReport,
     PublishHook,
@@ -220,9 +221,20 @@ class Manager:
 
     # -- maintenance --------------------------------------------------------------------
 
-    def fsck(self, name: str, version: int | None = None) -> FsckReport:
-        """Verify every object and blob a version needs."""
-        return self._portal.call(self.manager.fsck, name, version)
+    def fsck(
+        self, name: str, version: int | None = None, *, repair_from: Sequence[str] | None = None
+    ) -> FsckReport:
+        """Verify every object and blob a version needs; with ``repair_from`` (OSTree
+        HTTP URLs, store URLs or paths: see :mod:`ostree_repo.repair`), repair what is
+        damaged from the first source that has it."""
+
+        async def run() -> FsckReport:
+            if repair_from is None:
+                return await self.manager.fsck(name, version)
+            async with open_repair_sources(repair_from) as sources:
+                return await self.manager.fsck(name, version, repair_from=sources)
+
+        return self._portal.call(run)
 
     def reclaim(
         self, *, grace_seconds: float = DEFAULT_GRACE_SECONDS, dry_run: bool = False

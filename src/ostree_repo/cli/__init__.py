@@ -3,6 +3,8 @@
 Every verb takes ``--json`` (before or after the verb) and then prints exactly one JSON
 document on stdout. Every error prints one line on stderr: errors from the library (and
 I/O errors) exit with status 1, usage errors with 2, an interrupt with 130, a bug with 70.
+A verb that ran and found a problem (``fsck``) prints its result, then one line on
+stderr, and exits with a status of its own (fsck: 4 damage, 8 could not check).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any, NoReturn
 
 from ostree_repo import __version__
 from ostree_repo.cli import builder, completion, importing, inspect, repos, serve, signing, sync
-from ostree_repo.cli._verb import Verb
+from ostree_repo.cli._verb import Verb, VerbFailed
 from ostree_repo.errors import OstreeRepoError
 
 __all__ = ["build_parser", "main"]
@@ -116,6 +118,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         document, text = args.run(args)
+    except VerbFailed as e:
+        if e.output is not None:
+            emit(args, *e.output)
+        _fail(f"error: {e}")
+        return e.status
     except OstreeRepoError as e:
         _fail(f"error: {e}")
         return 1

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Verb",
+    "VerbFailed",
     "repository_argument",
     "run_with_manager",
     "signing_keys",
@@ -43,6 +44,17 @@ class Verb:
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], Output]
+
+
+class VerbFailed(Exception):  # noqa: N818 - a verb's outcome, not a library error
+    """A verb that ran and found something wrong: its output (if any) is still printed
+    (the JSON document or the text), then ``message`` on stderr, and the command exits
+    with ``status`` (a verb documents its own statuses)."""
+
+    def __init__(self, output: Output | None, message: str, status: int) -> None:
+        super().__init__(message)
+        self.output = output
+        self.status = status
 
 
 def repository_argument(

@@ -12,6 +12,7 @@ from typing import Any
 from ostree_repo.cli._verb import (
     Output,
     Verb,
+    VerbFailed,
     repository_argument,
     run_with_manager,
     version_json,
@@ -19,10 +20,10 @@ from ostree_repo.cli._verb import (
     write_result,
 )
 from ostree_repo.cli.signing import add_require_arguments, apply_requirement
-from ostree_repo.errors import OstreeRepoError
+from ostree_repo.errors import NotFoundError, OstreeRepoError, StoreError
 from ostree_repo.export import export_tar, export_version
 from ostree_repo.importing import import_directory
-from ostree_repo.repository import RepositoryManager, diff
+from ostree_repo.repository import FsckReport, RepairSource, RepositoryManager, diff
 from ostree_repo.repository.records import VersionRecord
 
 
@@ -278,29 +279,93 @@ def _delete_version(args: argparse.Namespace) -> Output:
     return run_with_manager(args, body)
 
 
+FSCK_DAMAGE = 4
+"""``fsck`` exit status: damage found (missing or corrupt objects, blobs or closures) and
+not repaired."""
+FSCK_UNCHECKED = 8
+"""``fsck`` exit status: something could not be checked (an I/O error); 12 = both."""
+
+_FSCK_EPILOG = """\
+exit status: 0 everything checked and sound (or repaired); 4 damage found and not
+repaired (missing or corrupt objects, blobs or closures); 8 something could not be
+checked (an I/O error: EMFILE, EIO, a lost S3 connection; not damage); 12 both;
+1 fsck could not run (no such repository or version, bad arguments).
+
+--repair SOURCE fetches each damaged object or blob from SOURCE, verifies it, and only
+then lets it replace the damaged copy; SOURCE is an OSTree HTTP(S) URL, or a store URL
+or path (another store, or an archive-mode OSTree repository directory). Repeat it to
+try several sources in order. Damaged closures are computed again from the objects."""
+
+
+def _fsck_args(parser: argparse.ArgumentParser) -> None:
+    _name_version(parser)
+    parser.add_argument(
+        "--repair",
+        metavar="SOURCE",
+        action="append",
+        default=None,
+        help="refetch damaged objects and blobs from SOURCE (repeatable; see below)",
+    )
+    parser.epilog = _FSCK_EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
+def _fsck_text(report: FsckReport) -> str:
+    head = f"{report.repository} version {report.version}: "
+    if report.ok and not report.repaired:
+        return head + f"{report.objects} objects and {report.blobs} blobs OK"
+    lines = [
+        head + f"{report.objects} objects, {report.blobs} blobs: "
+        f"{len(report.missing)} missing, {len(report.corrupt)} corrupt, "
+        f"{len(report.unreadable)} unreadable, {len(report.repaired)} repaired"
+        + (f", {report.unchecked} not checked" if report.unchecked else "")
+    ]
+    fixed = set(report.repaired)
+    for kind, labels in (
+        ("missing", report.missing),
+        ("corrupt", report.corrupt),
+        ("unreadable", report.unreadable),
+    ):
+        for label in labels:
+            state = "repaired" if label in fixed else kind
+            lines.append(f"  {state}: {label}: {report.errors.get(label, '')}".rstrip(": "))
+    return "\n".join(lines)
+
+
+async def _check(
+    m: RepositoryManager, args: argparse.Namespace, sources: list[RepairSource] | None
+) -> FsckReport:
+    """fsck the version (an I/O error before any object is checked: could not check)."""
+    try:
+        return await m.fsck(
+            args.name, args.version, repair_from=sources, processes=getattr(args, "workers", None)
+        )
+    except NotFoundError:
+        raise
+    except StoreError as e:  # e.g. the version record cannot be read
+        raise VerbFailed(None, f"could not check: {e}", FSCK_UNCHECKED) from None
+
+
 def _fsck(args: argparse.Namespace) -> Output:
     async def body(m: RepositoryManager) -> Output:
-        report = await m.fsck(args.name, args.version)
-        doc = {
-            "repository": report.repository,
-            "version": report.version,
-            "objects": report.objects,
-            "missing": list(report.missing),
-            "corrupt": list(report.corrupt),
-            "ok": report.ok,
-        }
-        if not report.ok:
-            problems = len(report.missing) + len(report.corrupt)
-            raise OstreeRepoError(
-                f"{report.repository} version {report.version}: {problems} problem(s): "
-                + ", ".join(
-                    [
-                        *(f"missing {x}" for x in report.missing),
-                        *(f"corrupt {x}" for x in report.corrupt),
-                    ][:5]
-                )
-            )
-        return doc, f"{report.repository} version {report.version}: {report.objects} objects OK"
+        if args.repair is None:
+            report = await _check(m, args, None)
+        else:
+            from ostree_repo.repair import open_repair_sources  # (the sync layer: only here)
+
+            async with open_repair_sources(args.repair) as sources:
+                report = await _check(m, args, sources)
+        output = (report.to_json(), _fsck_text(report))
+        status = (FSCK_DAMAGE if report.damaged else 0) | (0 if report.complete else FSCK_UNCHECKED)
+        if status:
+            problems = []
+            if report.damaged:
+                problems.append(f"{len(report.damage)} damaged")
+            if not report.complete:
+                problems.append(f"{len(report.unreadable) + report.unchecked} could not be checked")
+            message = f"{report.repository} version {report.version}: " + ", ".join(problems)
+            raise VerbFailed(output, message, status)
+        return output
 
     return run_with_manager(args, body)
 
@@ -383,7 +448,7 @@ VERBS = [
     Verb("copy", "copy refs, commits or a version into another repository", _copy_args, _copy),
     Verb("remove", "make a version without some refs or commits", _remove_args, _remove),
     Verb("delete-version", "delete one version", _delete_version_args, _delete_version),
-    Verb("fsck", "verify every object a version needs", _name_version, _fsck),
+    Verb("fsck", "verify every object a version needs; --repair it", _fsck_args, _fsck),
     Verb("reclaim", "delete storage no version needs", _reclaim_args, _reclaim),
     Verb("export", "write a version as a standalone OSTree repository", _export_args, _export),
     Verb("import-dir", "import an OSTree repository directory", _import_dir_args, _import_dir),

@@ -8,6 +8,7 @@ trees reach, plus detached metadata, static deltas and a generated summary.
 from ostree_repo.repository._aliases import AliasError
 from ostree_repo.repository._content import diff
 from ostree_repo.repository.closure import Closure, MissingObjectError
+from ostree_repo.repository.fsck import RepairSource, StoreSource
 from ostree_repo.repository.hooks import PublishHook, SettingsError, default_hooks
 from ostree_repo.repository.manager import FsckReport, ReclaimReport, RepositoryManager
 from ostree_repo.repository.records import CommitInfo, DeltaInfo, RepoConfig, VersionRecord
@@ -34,11 +35,13 @@ __all__ = [
     "MissingObjectError",
     "PublishHook",
     "ReclaimReport",
+    "RepairSource",
     "RepoConfig",
     "Repository",
     "RepositoryManager",
     "SettingsError",
     "SigningPolicy",
+    "StoreSource",
     "UnsignedError",
     "Verdict",
     "VersionNotFoundError",

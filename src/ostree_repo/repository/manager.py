@@ -18,10 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ostree_repo._tasks import task_group
-from ostree_repo.errors import ConflictError, NotFoundError, OstreeRepoError
+from ostree_repo._tasks import for_each
+from ostree_repo.errors import ConflictError, NotFoundError
 from ostree_repo.objects import ObjectType
-from ostree_repo.objects.verify import new_verifier
 from ostree_repo.repository._content import add_content, remove_content, select
 from ostree_repo.repository.blobs import read_blob
 from ostree_repo.repository.closure import (
@@ -31,13 +30,13 @@ from ostree_repo.repository.closure import (
     load_closure,
     object_key,
     save_closure,
-    split_key,
 )
+from ostree_repo.repository.fsck import FsckReport, RepairSource, blob_paths, fsck_version
 from ostree_repo.repository.hooks import PublishHook, check_settings, default_hooks
 from ostree_repo.repository.layout import repo_path
 from ostree_repo.repository.records import CommitInfo, VersionRecord
 from ostree_repo.repository.repository import Repository
-from ostree_repo.store import ObjectStore, open_store
+from ostree_repo.store import ObjectInfo, ObjectStore, open_store
 
 if TYPE_CHECKING:
     from ostree_repo.signing import SigningKey, SigningKeys
@@ -46,22 +45,8 @@ __all__ = ["FsckReport", "ReclaimReport", "RepositoryManager"]
 
 #: Objects and files younger than this are never reclaimed (like git's prune expiry).
 DEFAULT_GRACE_SECONDS = 3600.0
-
-
-@attrs.frozen
-class FsckReport:
-    """What ``fsck`` found in one version: missing and corrupt objects and blobs."""
-
-    repository: str
-    version: int
-    objects: int
-    missing: tuple[str, ...] = ()
-    corrupt: tuple[str, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing is missing or corrupt."""
-        return not self.missing and not self.corrupt
+_CONCURRENCY = 16  # store calls in flight in a walk over many objects or files
+_DELETE_BATCH = 1024  # objects reclaim finds before it deletes them
 
 
 @attrs.frozen
@@ -280,40 +265,31 @@ class RepositoryManager:
 
     # -- fsck ---------------------------------------------------------------------------------
 
-    async def fsck(self, name: str, version: int | None = None) -> FsckReport:
-        """Check that every object and blob a version reaches exists and verifies."""
+    async def fsck(
+        self,
+        name: str,
+        version: int | None = None,
+        *,
+        repair_from: Sequence[RepairSource] | None = None,
+        processes: int | None = None,
+    ) -> FsckReport:
+        """Check that every object and blob a version reaches exists and verifies, as
+        ``ostree fsck`` does (see :mod:`ostree_repo.repository.fsck`).
+
+        An I/O error is reported as *unreadable* (not checked), never as damage.
+        ``repair_from``: sources (tried in order) to fetch damaged objects and blobs from,
+        each verified before it replaces the damaged copy; missing or corrupt closures are
+        computed again. ``processes``: checker processes for a filesystem store (None:
+        one per CPU up to 4; 0: none).
+        """
         record = await self.repository(name).version(version)
-        objects = await self.version_objects(record)
-        missing: list[str] = []
-        corrupt: list[str] = []
-
-        async def check(key: Key) -> None:
-            objtype, checksum = split_key(key)
-            label = f"{checksum}.{objtype.value}"
-            try:
-                async with self.store.open_object(checksum, objtype) as stream:
-                    verifier = new_verifier(objtype, checksum)
-                    async for chunk in stream:
-                        verifier.update(chunk)
-                    verifier.finish()
-            except NotFoundError:
-                missing.append(label)
-            except OstreeRepoError:
-                corrupt.append(label)
-
-        async with task_group() as tg:
-            for key in objects:
-                tg.start_soon(check, key)
-        for digest in _record_blobs(record):
-            try:
-                await read_blob(self.store, digest)
-            except NotFoundError:
-                missing.append(f"blob {digest}")
-            except OstreeRepoError:
-                corrupt.append(f"blob {digest}")
-        return FsckReport(
-            record.repository, record.number, len(objects), tuple(missing), tuple(corrupt)
+        report = await fsck_version(
+            self.store, record, self.closure, repair_from=repair_from, processes=processes
         )
+        for label in report.repaired:
+            if label.startswith("closure "):
+                self._closures.pop(label.removeprefix("closure "), None)
+        return report
 
     # -- reclaim -------------------------------------------------------------------------------
 
@@ -325,10 +301,17 @@ class RepositoryManager:
         for name in await self.repositories():
             repo = self.repository(name)
             for record in await repo.versions():
-                blobs.update(_record_blobs(record))
+                blobs.update(blob_paths(record))
                 commits.update(record.commits)
-        for commit in commits:
-            objects.update((await self.closure(commit)).sizes)
+
+        async def add(commit: str) -> None:
+            cached = self._closures.get(commit)  # (not cached otherwise: a whole store's)
+            closure = cached or await load_closure(self.store, commit)
+            if closure is None:
+                raise NotFoundError(f"commit {commit} has no closure in the store")
+            objects.update(closure.sizes)
+
+        await for_each(sorted(commits), add, limit=_CONCURRENCY)
         return objects, blobs, commits
 
     async def reclaim(
@@ -339,7 +322,9 @@ class RepositoryManager:
 
         Safe beside running imports and syncs: what they write is younger than the grace
         period, and closures they saved (before publishing) protect every object they
-        rely on, including old ones they reuse.
+        rely on, including old ones they reuse. Closures go before the objects they list
+        (an interrupted reclaim leaves unreferenced objects, never a closure that names
+        deleted ones); objects are deleted in bounded batches as the listing finds them.
         """
         started = time.time()
         cutoff = started - grace_seconds
@@ -360,21 +345,34 @@ class RepositoryManager:
             digest = info.path.split("/")[1] + info.path.split("/")[2]
             if digest not in live_blobs and info.mtime < cutoff:
                 doomed_files.append((info.path, info.size))
-        doomed_objects: list[tuple[str, ObjectType, int]] = []
+
+        async def delete_file(path: str) -> None:
+            await self.store.delete_named(path)
+            if path.startswith("closures/"):
+                self._closures.pop(_commit_of(path), None)
+
+        async def delete_object(obj: ObjectInfo) -> None:
+            await self.store.delete_object(obj.checksum, obj.objtype)
+
+        if not dry_run:
+            await for_each([p for p, _ in doomed_files], delete_file, limit=_CONCURRENCY)
+        objects = object_bytes = 0
+        batch: list[ObjectInfo] = []
         async for obj in self.store.list_objects_info():
             key = _key(obj.objtype, obj.checksum)
             if (key is None or key not in live_objects) and obj.mtime < cutoff:
-                doomed_objects.append((obj.checksum, obj.objtype, obj.size))
+                objects += 1
+                object_bytes += obj.size
+                batch.append(obj)
+                if len(batch) >= _DELETE_BATCH:
+                    if not dry_run:
+                        await for_each(batch, delete_object, limit=_CONCURRENCY)
+                    batch = []
         if not dry_run:
-            for checksum, objtype, _ in doomed_objects:
-                await self.store.delete_object(checksum, objtype)
-            for path, _ in doomed_files:
-                await self.store.delete_named(path)
-                if path.startswith("closures/"):
-                    self._closures.pop(_commit_of(path), None)
+            await for_each(batch, delete_object, limit=_CONCURRENCY)
         return ReclaimReport(
-            objects=len(doomed_objects),
-            object_bytes=sum(size for *_, size in doomed_objects),
+            objects=objects,
+            object_bytes=object_bytes,
             files=len(doomed_files),
             file_bytes=sum(size for _, size in doomed_files),
             dry_run=dry_run,
@@ -392,12 +390,3 @@ def _key(objtype: ObjectType, checksum: str) -> Key | None:
 def _commit_of(closure_file: str) -> str:
     _, head, tail = closure_file.split("/")
     return head + tail.removesuffix(".closure")
-
-
-def _record_blobs(record: VersionRecord) -> set[str]:
-    blobs = {d for d in (record.summary, record.summary_sig) if d}
-    blobs.update(i.commitmeta for i in record.commits.values() if i.commitmeta)
-    for delta in record.deltas.values():
-        blobs.add(delta.superblock)
-        blobs.update(p for p in delta.parts if p is not None)
-    return blobs
