@@ -23,18 +23,17 @@ in about a tenth of a second.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import queue
 import signal
 import stat
 import struct
-import subprocess
 import sys
 import threading
 from collections.abc import Sequence
 
+from ostree_repo._children import spawn, stop
 from ostree_repo.errors import GVariantError, InvalidObjectError
 from ostree_repo.objects import ObjectType
 from ostree_repo.objects.verify import new_verifier, verify_bytes
@@ -158,10 +157,8 @@ class CheckerError(OSError):
 
 
 class _Child:
-    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True
-        )
+    def __init__(self) -> None:
+        self.process = spawn("from ostree_repo._checkers import child_main; child_main()")
         assert self.process.stdin is not None and self.process.stdout is not None
         self.stdin = self.process.stdin
         self.stdout = self.process.stdout
@@ -190,14 +187,7 @@ class _Child:
         return verdicts
 
     def close(self) -> None:
-        for stream in (self.stdin, self.stdout):
-            with contextlib.suppress(OSError):
-                stream.close()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:  # pragma: no cover - a stuck child
-            self.process.kill()
-            self.process.wait()
+        stop(self.process)
 
 
 class CheckerPool:
@@ -216,20 +206,9 @@ class CheckerPool:
 
     def start(self) -> bool:
         """Start the children; False (nothing left running) if they cannot start."""
-        package_parent = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
-        env = dict(os.environ)
-        path = env.get("PYTHONPATH")
-        env["PYTHONPATH"] = package_parent + (os.pathsep + path if path else "")
-        argv = [
-            sys.executable,
-            "-c",
-            "from ostree_repo._checkers import child_main; child_main()",
-        ]
         try:
-            if not sys.executable:
-                raise OSError(errno.ENOENT, "no sys.executable")
             for _ in range(self.size):
-                self._children.append(_Child(argv, env))
+                self._children.append(_Child())
             for child in self._children:
                 if child.stdout.read(1) != b"R":
                     raise OSError(errno.EPIPE, "a checker process failed to start")

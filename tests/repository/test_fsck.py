@@ -99,12 +99,19 @@ async def test_an_intact_version_is_sound_and_every_object_is_counted(
     assert report.to_json()["ok"] is True
 
 
+async def _prepared(
+    manager: RepositoryManager, rich_repo: RepoInfo, tmp_path: Path
+) -> tuple[VersionRecord, Path, dict[str, Key]]:
+    """The rich repo imported into the filesystem store at ``tmp_path/store``: its
+    version, the store's directory, and one object of each kind to damage."""
+    record = await _imported(manager, rich_repo)
+    return record, tmp_path / "store", await _victims(manager, record)
+
+
 async def test_damage_of_every_kind_is_found(
     fs_manager: RepositoryManager, rich_repo: RepoInfo, tmp_path: Path, checker: int | None
 ) -> None:
-    record = await _imported(fs_manager, rich_repo)
-    root = tmp_path / "store"
-    victims = await _victims(fs_manager, record)
+    record, root, victims = await _prepared(fs_manager, rich_repo, tmp_path)
     _file(root, victims["file"]).unlink()
     _flip(_file(root, victims["big"]))  # > 4 MiB: checked as a stream
     _flip(_file(root, victims["dirtree"]))
@@ -130,9 +137,7 @@ async def test_damage_of_every_kind_is_found(
 async def test_an_unreadable_file_is_reported_as_not_checked_never_as_damage(
     fs_manager: RepositoryManager, rich_repo: RepoInfo, tmp_path: Path, checker: int | None
 ) -> None:
-    record = await _imported(fs_manager, rich_repo)
-    root = tmp_path / "store"
-    victims = await _victims(fs_manager, record)
+    _, root, victims = await _prepared(fs_manager, rich_repo, tmp_path)
     for kind in ("file", "big", "dirtree"):
         _loop(_file(root, victims[kind]))
     report = await fs_manager.fsck("r", processes=checker)
@@ -304,9 +309,8 @@ async def test_repair_from_another_store_and_from_an_ostree_repository(
 async def test_what_no_source_has_stays_damaged_and_is_left_untouched(
     fs_manager: RepositoryManager, rich_repo: RepoInfo, tmp_path: Path
 ) -> None:
-    record = await _imported(fs_manager, rich_repo)
-    victims = await _victims(fs_manager, record)
-    bad = _file(tmp_path / "store", victims["dirtree"])
+    _, root, victims = await _prepared(fs_manager, rich_repo, tmp_path)
+    bad = _file(root, victims["dirtree"])
     _flip(bad)
     damaged_bytes = bad.read_bytes()
     # a source with a corrupt copy of its own: refused, and ours is not touched
@@ -329,10 +333,9 @@ async def test_a_large_object_streams_into_place(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(fsck_module, "REPAIR_WHOLE_MAX", 0)  # every object "too large"
-    record = await _imported(fs_manager, rich_repo)
-    victims = await _victims(fs_manager, record)
-    _flip(_file(tmp_path / "store", victims["big"]))
-    _file(tmp_path / "store", victims["file"]).unlink()
+    _, root, victims = await _prepared(fs_manager, rich_repo, tmp_path)
+    _flip(_file(root, victims["big"]))
+    _file(root, victims["file"]).unlink()
     async with RepositoryManager.open(str(rich_repo.path), create=False, workers=0) as source:
         report = await fs_manager.fsck("r", repair_from=[StoreSource(source.store)])
     assert set(report.repaired) == {_label(victims["big"]), _label(victims["file"])}

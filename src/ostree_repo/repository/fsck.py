@@ -250,42 +250,37 @@ class _TooManyUnreadableError(Exception):
     pass
 
 
+@attrs.define
 class _Fsck:
     """One fsck run over one version (see the module docstring)."""
 
-    def __init__(
-        self,
-        store: ObjectStore,
-        record: VersionRecord,
-        closures: Callable[[str], Awaitable[Closure]],
-        *,
-        sources: Sequence[RepairSource] | None,
-        processes: int | None,
-        concurrency: int,
-        max_unreadable: int,
-    ) -> None:
-        self.store = store
-        self.record = record
-        self.closures = closures
-        self.sources = sources
-        self.processes = processes
-        self.concurrency = concurrency
-        self.max_unreadable = max_unreadable
-        self.planned: dict[Key, int] = {}  # every object the version needs: stored size or -1
-        self.problems: dict[str, tuple[int, str]] = {}  # label -> (status, message)
-        self.damaged_keys: dict[Key, int] = {}  # objects found missing or corrupt
-        self.unreadable = 0
-        self.stopped = False
-        self.checked = 0
-        self.rechecking: set[Key] = set()
-        self.repaired: list[str] = []
-        self.commit_closures: dict[str, dict[Key, int]] = {}
-        self.bad_closures: dict[str, None] = {}
-        self.discovered_files: list[Key] = []
-        self.pool: CheckerPool | None = None
-        probe = store.local_object_path("0" * 64, ObjectType.FILE)
-        self.local = probe is not None
-        """Whether the store keeps objects as local files (checked from them directly)."""
+    store: ObjectStore
+    record: VersionRecord
+    closures: Callable[[str], Awaitable[Closure]]
+    sources: Sequence[RepairSource] | None
+    processes: int | None
+    concurrency: int
+    max_unreadable: int
+    planned: dict[Key, int] = attrs.Factory(dict)
+    """Every object the version needs: its stored size, or -1 (found by the walk)."""
+    problems: dict[str, tuple[int, str]] = attrs.Factory(dict)
+    """label -> (status, message)."""
+    damaged_keys: dict[Key, int] = attrs.Factory(dict)
+    """Objects found missing or corrupt."""
+    unreadable: int = 0
+    stopped: bool = False
+    checked: int = 0
+    rechecking: set[Key] = attrs.Factory(set)
+    repaired: list[str] = attrs.Factory(list)
+    commit_closures: dict[str, dict[Key, int]] = attrs.Factory(dict)
+    bad_closures: dict[str, None] = attrs.Factory(dict)
+    discovered_files: list[Key] = attrs.Factory(list)
+    pool: CheckerPool | None = None
+    local: bool = attrs.field(init=False)
+    """Whether the store keeps objects as local files (checked from them directly)."""
+
+    def __attrs_post_init__(self) -> None:
+        self.local = self.store.local_object_path("0" * 64, ObjectType.FILE) is not None
 
     # -- verdicts ---------------------------------------------------------------------------
 
@@ -479,7 +474,7 @@ class _Fsck:
                 await attempt(source)
             except NotFoundError:
                 failures.append(f"not in {source}")
-            except OstreeRepoError as e:
+            except (OstreeRepoError, OSError) as e:
                 failures.append(f"from {source}: {e}")
             else:
                 return True
@@ -531,7 +526,7 @@ class _Fsck:
         try:
             closure = await compute_closure(self.store, commit)
             await save_closure(self.store, closure)
-        except OstreeRepoError as e:
+        except (OstreeRepoError, OSError) as e:
             status, found = self.problems[label]
             self.problems[label] = (status, f"{found}; not repaired: {e}")
             return
@@ -591,7 +586,7 @@ class _Fsck:
 
     async def _repair_rest(self, blobs: dict[str, str]) -> None:
         damaged_blobs = [
-            d for d in blobs if self.problems.get(f"blob {d}", (UNREADABLE, ""))[0] != UNREADABLE
+            d for d in blobs if self.problems.get(f"blob {d}", (SOUND, ""))[0] in (MISSING, CORRUPT)
         ]
         await for_each(damaged_blobs, lambda d: self._repair_blob(d, blobs[d]), limit=4)
         for commit in self.bad_closures:

@@ -52,11 +52,11 @@ import os
 import queue
 import signal
 import struct
-import subprocess
 import sys
 import threading
 from collections.abc import Sequence
 
+from ostree_repo._children import spawn, stop
 from ostree_repo.errors import GVariantError, InvalidObjectError, StoreError
 from ostree_repo.objects.objtype import ObjectType
 from ostree_repo.store._chunks import Buffer
@@ -75,6 +75,7 @@ _TYPE_INDEX = {objtype: i for i, objtype in enumerate(_TYPES)}
 _PIPE_SIZE = 1 << 20
 _F_SETPIPE_SZ = 1031  # Linux fcntl
 _IOV_MAX = 1024
+_CHILD_CODE = "from ostree_repo.store._fswriters import child_main; child_main()"
 
 
 class ObjectRefusedError(Exception):
@@ -231,11 +232,9 @@ def _writev_all(fd: int, pieces: list[Buffer]) -> None:
 class _Child:
     """One writer process and its pipes; used by one thread at a time (``lock``)."""
 
-    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+    def __init__(self, args: list[str]) -> None:
         self.lock = threading.Lock()
-        self.process = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0, env=env
-        )
+        self.process = spawn(_CHILD_CODE, *args, bufsize=0)
         assert self.process.stdin is not None and self.process.stdout is not None
         self.wfd = self.process.stdin.fileno()
         self.rfd = self.process.stdout.fileno()
@@ -260,15 +259,7 @@ class _Child:
         return status, payload
 
     def close(self) -> None:
-        for stream in (self.process.stdin, self.process.stdout):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:  # pragma: no cover - a stuck child
-            self.process.kill()
-            self.process.wait()
+        stop(self.process)
 
 
 class WriterPool:
@@ -276,14 +267,7 @@ class WriterPool:
 
     def __init__(self, root: str, *, fsync: bool, size: int, flush_every: int) -> None:
         self.root = root
-        self._argv = [
-            sys.executable,
-            "-c",
-            "from ostree_repo.store._fswriters import child_main; child_main()",
-            root,
-            "1" if fsync else "0",
-            str(flush_every),
-        ]
+        self._args = [root, "1" if fsync else "0", str(flush_every)]
         self._size = size
         self._children: list[_Child] = []
         self._idle: queue.SimpleQueue[_Child] = queue.SimpleQueue()
@@ -293,15 +277,9 @@ class WriterPool:
 
     def start(self) -> bool:
         """Start the children; False (and nothing left running) if they cannot start."""
-        package_parent = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
-        env = dict(os.environ)
-        path = env.get("PYTHONPATH")
-        env["PYTHONPATH"] = package_parent + (os.pathsep + path if path else "")
         try:
-            if not sys.executable:
-                raise OSError(errno.ENOENT, "no sys.executable")
             for _ in range(self._size):
-                self._children.append(_Child(self._argv, env))
+                self._children.append(_Child(self._args))
             for child in self._children:
                 if _read_exact(child.rfd, 1) != b"R":
                     raise OSError(errno.EPIPE, "a writer process failed to start")
