@@ -26,11 +26,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import heapq
 import os
 import shutil
 import tarfile
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import anyio
@@ -72,14 +73,10 @@ class _File:
     size: int = -1  # stored size when known beforehand (objects)
 
 
-def _tree(record: VersionRecord, objects: dict[bytes, int]) -> list[_File]:
-    """Every file of a version's repository tree, sorted by path."""
+def _tree(record: VersionRecord, objects: dict[bytes, int]) -> Iterator[_File]:
+    """Every file of a version's repository tree, in path order. The objects' entries are
+    made as the iteration reaches them: the version's object list is not copied."""
     files = [_File("config", data=record.config.to_ini())]
-    for key, size in objects.items():
-        objtype, checksum = split_key(key)
-        files.append(
-            _File(object_path(checksum, objtype), objtype=objtype, checksum=checksum, size=size)
-        )
     for checksum, info in record.commits.items():
         if info.commitmeta:
             files.append(_File(object_path(checksum, ObjectType.COMMITMETA), blob=info.commitmeta))
@@ -108,7 +105,16 @@ def _tree(record: VersionRecord, objects: dict[bytes, int]) -> list[_File]:
     if record.summary_sig:
         files.append(_File("summary.sig", blob=record.summary_sig))
     files.sort(key=lambda f: f.path)
-    return files
+
+    def of_type(code: int) -> Iterator[_File]:
+        # keys of one type sort as their checksums do, which is their paths' order
+        for key in sorted(k for k in objects if k[0] == code):
+            objtype, checksum = split_key(key)
+            path = object_path(checksum, objtype)
+            yield _File(path, objtype=objtype, checksum=checksum, size=objects[key])
+
+    codes = sorted({key[0] for key in objects})
+    return heapq.merge(files, *map(of_type, codes), key=lambda f: f.path)
 
 
 def _store_file(store: ObjectStore, item: _File) -> str | None:
@@ -251,9 +257,11 @@ def _padding(size: int) -> bytes:
     return tarfile.NUL * (-size % tarfile.BLOCKSIZE)
 
 
-def _directories(files: list[_File]) -> list[str]:
+def _directories(record: VersionRecord, objects: dict[bytes, int]) -> list[str]:
+    """Every directory of the tree :func:`_tree` makes, sorted."""
     dirs = set(_SKELETON)
-    for item in files:
+    dirs.update(f"objects/{key[1]:02x}" for key in objects)
+    for item in _tree(record, {}):
         parent = item.path.rpartition("/")[0]
         while parent:
             dirs.add(parent)
@@ -311,18 +319,19 @@ async def export_tar(
 
             if prefix:
                 await emit(_header(prefix, 0, mtime, directory=True))
-            for directory in _directories(files):
+            for directory in _directories(record, objects):
                 await emit(_header(lead + directory, 0, mtime, directory=True))
-            start = 0
-            while start < len(files):
+            while True:
                 batch: list[_File] = []
                 budget = 0
-                while start < len(files) and budget < _PREFETCH_WINDOW and len(batch) < 1024:
-                    item = files[start]
+                for item in files:
                     batch.append(item)
                     if item.objtype is not None and 0 <= item.size <= _PREFETCH_MAX:
                         budget += item.size
-                    start += 1
+                    if budget >= _PREFETCH_WINDOW or len(batch) >= 1024:
+                        break
+                if not batch:
+                    break
                 small = (i for i in batch if i.objtype is not None and 0 <= i.size <= _PREFETCH_MAX)
                 await for_each(small, read_ahead, limit=concurrency)
                 for item in batch:
