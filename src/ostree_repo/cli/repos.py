@@ -448,7 +448,7 @@ VERBS = [
     Verb("copy", "copy refs, commits or a version into another repository", _copy_args, _copy),
     Verb("remove", "make a version without some refs or commits", _remove_args, _remove),
     Verb("delete-version", "delete one version", _delete_version_args, _delete_version),
-    Verb("fsck", "verify every object a version needs; --repair it", _fsck_args, _fsck),
+    Verb("fsck", "verify every object a version needs (--repair: and mend it)", _fsck_args, _fsck),
     Verb("reclaim", "delete storage no version needs", _reclaim_args, _reclaim),
     Verb("export", "write a version as a standalone OSTree repository", _export_args, _export),
     Verb("import-dir", "import an OSTree repository directory", _import_dir_args, _import_dir),
