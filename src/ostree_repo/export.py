@@ -258,7 +258,7 @@ def _padding(size: int) -> bytes:
 
 
 def _directories(record: VersionRecord, objects: dict[bytes, int]) -> list[str]:
-    """Every directory of the tree :func:`_tree` makes, sorted."""
+    """Every directory of the tree ``_tree`` makes, sorted."""
     dirs = set(_SKELETON)
     dirs.update(f"objects/{key[1]:02x}" for key in objects)
     for item in _tree(record, {}):

@@ -20,7 +20,7 @@ counts the rest as unchecked.
 The walk is bounded whatever the store size: a fixed number of tasks, one open file per
 task, content objects of a store that keeps local files (the filesystem store) checked
 from those files in batches, by checker processes on every core
-(:mod:`ostree_repo._checkers`), or by worker threads for small jobs.
+(``ostree_repo._checkers``), or by worker threads for small jobs.
 
 Repair (``repair_from``): each missing or corrupt object is fetched from the first source
 that has it (:class:`RepairSource`: another store here, an OSTree HTTP remote in

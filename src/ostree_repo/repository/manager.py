@@ -274,7 +274,7 @@ class RepositoryManager:
         processes: int | None = None,
     ) -> FsckReport:
         """Check that every object and blob a version reaches exists and verifies, as
-        ``ostree fsck`` does (see :mod:`ostree_repo.repository.fsck`).
+        ``ostree fsck`` does (see ``ostree_repo.repository.fsck``).
 
         An I/O error is reported as *unreadable* (not checked), never as damage.
         ``repair_from``: sources (tried in order) to fetch damaged objects and blobs from,
