@@ -184,6 +184,21 @@ PUBLIC: dict[str, list[str]] = {
         "import_archive",
         "import_directory",
     ],
+    # lane deltas owns this surface: update it here when it changes
+    "ostree_repo.deltas": [
+        "CommitNotFoundError",
+        "DeltaError",
+        "DeltaOptions",
+        "DeltaProgress",
+        "DeltaStats",
+        "DeltaWorkerError",
+        "DeltaWorkers",
+        "GeneratedDelta",
+        "UnrelatedCommitsError",
+        "XzSettings",
+        "build_superblock",
+        "generate_delta",
+    ],
     "ostree_repo.export": ["export_tar", "export_version"],
     # lane sync owns this surface: update it here when it changes
     "ostree_repo.sync": [
