@@ -62,6 +62,8 @@ __all__ = [
 
 #: What the jobs of a pool may hold at once (bytes), unless told otherwise.
 DEFAULT_MEMORY_BUDGET = 160 << 20
+#: Jobs on fewer bytes than this run in a thread of the parent even with processes.
+IN_PROCESS_BELOW = 256 << 10
 _HEAD = struct.Struct(">cQ")
 _CHILD = "from ostree_repo.deltas._workers import child_main; child_main()"
 
@@ -304,6 +306,7 @@ class DeltaWorkers:
         self._idle: list[_Child] = []
         self._all: list[_Child] = []
         self._slots = anyio.Semaphore(max(1, self.processes))
+        self._thread = anyio.Semaphore(1)
 
     async def __aenter__(self) -> DeltaWorkers:
         return self
@@ -325,7 +328,14 @@ class DeltaWorkers:
             await anyio.to_thread.run_sync(child.close, child.broken)
 
     @asynccontextmanager
-    async def _child(self, memory: int) -> AsyncIterator[_Child | None]:
+    async def _child(self, memory: int, size: int) -> AsyncIterator[_Child | None]:
+        """A child for a job holding ``memory`` bytes and working on ``size`` bytes of
+        data; None (run it in a thread here) without processes, or for a job smaller
+        than :data:`IN_PROCESS_BELOW` (not worth a child, or starting one)."""
+        if size < IN_PROCESS_BELOW:
+            async with self._budget.hold(memory), self._thread:
+                yield None
+            return
         async with self._budget.hold(memory), self._slots:
             if not self.processes:
                 yield None
@@ -345,7 +355,8 @@ class DeltaWorkers:
         self, requests: list[DiffRequest], use_rollsum: bool, memory: int
     ) -> list[DiffResult]:
         """Run :func:`~._jobs.run_diffs` on a worker."""
-        async with self._child(memory) as child:
+        size = sum(len(r.filez) + len(r.source_filez) for r in requests)
+        async with self._child(memory, size) as child:
             if child is None:
                 return await anyio.to_thread.run_sync(run_diffs, requests, use_rollsum)
             await _call(child, child.send, b"D", (requests, use_rollsum))
@@ -355,7 +366,7 @@ class DeltaWorkers:
     @asynccontextmanager
     async def part(self, start: PartStart, memory: int) -> AsyncIterator[PartSession]:
         """A worker writing one part, held until the block ends."""
-        async with self._child(memory) as child:
+        async with self._child(memory, start.payload_size) as child:
             if child is None:
                 writer = await anyio.to_thread.run_sync(start_part, start)
                 yield PartSession(None, writer)

@@ -7,6 +7,12 @@ trees reach, plus detached metadata, static deltas and a generated summary.
 
 from ostree_repo.repository._aliases import AliasError
 from ostree_repo.repository._content import diff
+from ostree_repo.repository._delta_policy import (
+    DeltaPolicy,
+    DeltaPolicyHook,
+    delete_deltas,
+    generate_deltas,
+)
 from ostree_repo.repository.closure import Closure, MissingObjectError
 from ostree_repo.repository.fsck import RepairSource, StoreSource
 from ostree_repo.repository.hooks import PublishHook, SettingsError, default_hooks
@@ -30,6 +36,8 @@ __all__ = [
     "Closure",
     "CommitInfo",
     "DeltaInfo",
+    "DeltaPolicy",
+    "DeltaPolicyHook",
     "FsckReport",
     "MissingKeyError",
     "MissingObjectError",
@@ -47,7 +55,9 @@ __all__ = [
     "VersionNotFoundError",
     "VersionRecord",
     "default_hooks",
+    "delete_deltas",
     "diff",
+    "generate_deltas",
     "requirement",
     "resign",
     "signing_settings",

@@ -116,6 +116,7 @@ def default_hooks(
 
     ``keys``: the private keys signing may use (see :mod:`.signing_policy`).
     """
+    from ostree_repo.repository._delta_policy import DeltaPolicyHook
     from ostree_repo.repository.signing_policy import SigningPolicy
 
-    return (SigningPolicy(keys),)
+    return (DeltaPolicyHook(), SigningPolicy(keys))

@@ -50,20 +50,39 @@ class CommitInfo:
 
 @attrs.frozen
 class DeltaInfo:
-    """A static delta a version serves: its superblock and parts, all blobs."""
+    """A static delta a version serves: its superblock and parts, all blobs.
+
+    A delta that came in (import, sync) has an empty ``generated``; one we made says who
+    asked for it (``"policy"``: the repository's delta policy, which drops it when it no
+    longer wants it; ``"manual"``: ``deltas generate``, kept until deleted), with
+    ``options`` naming how it was made and ``commitmeta`` the target's detached
+    metadata blob it embeds (see :mod:`._delta_store`).
+    """
 
     superblock: str
     #: blob of each part file; None for a part the superblock carries inline
     parts: tuple[str | None, ...] = ()
+    generated: str = ""
+    options: str = ""
+    commitmeta: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {"superblock": self.superblock, "parts": list(self.parts)}
+        """A JSON-ready dict (a delta that came in has only superblock and parts)."""
+        doc: dict[str, Any] = {"superblock": self.superblock, "parts": list(self.parts)}
+        if self.generated:
+            doc.update(generated=self.generated, options=self.options, commitmeta=self.commitmeta)
+        return doc
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> DeltaInfo:
         """Inverse of :meth:`to_json`."""
-        return cls(doc["superblock"], tuple(doc["parts"]))
+        return cls(
+            doc["superblock"],
+            tuple(doc["parts"]),
+            doc.get("generated", ""),
+            doc.get("options", ""),
+            doc.get("commitmeta"),
+        )
 
 
 @attrs.frozen
