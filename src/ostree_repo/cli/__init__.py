@@ -17,7 +17,17 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from ostree_repo import __version__
-from ostree_repo.cli import builder, completion, importing, inspect, repos, serve, signing, sync
+from ostree_repo.cli import (
+    builder,
+    completion,
+    deltas,
+    importing,
+    inspect,
+    repos,
+    serve,
+    signing,
+    sync,
+)
 from ostree_repo.cli._verb import Verb, VerbFailed
 from ostree_repo.errors import OstreeRepoError
 
@@ -31,6 +41,7 @@ _VERBS: list[Verb] = [
     *builder.VERBS,
     *importing.VERBS,
     *sync.VERBS,
+    *deltas.VERBS,
     *serve.VERBS,
     *signing.VERBS,
     *completion.VERBS,

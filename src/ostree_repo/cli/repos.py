@@ -46,11 +46,17 @@ def _name_version(parser: argparse.ArgumentParser) -> None:
 def _create_args(parser: argparse.ArgumentParser) -> None:
     _new_name(parser)
     add_require_arguments(parser)
+    parser.add_argument(
+        "--deltas", metavar="POLICY",
+        help="delta policy: none, parent, depth=N, versions=K, scratch (comma-separated; "
+        "see docs/deltas.md)",
+    )  # fmt: skip
 
 
 def _create(args: argparse.Namespace) -> Output:
     async def body(m: RepositoryManager) -> Output:
-        await m.create_repository(args.name)
+        settings = {"deltas": args.deltas} if args.deltas else None
+        await m.create_repository(args.name, settings=settings)
         await apply_requirement(m, args.name, args)
         number = (await m.repository(args.name).version()).number
         return {"repository": args.name, "version": number}, f"created repository {args.name}"
