@@ -68,10 +68,19 @@ async def walk_tree(
                 raise NotFoundError(f"dirtree {checksum} is not in the store") from None
         trees[checksum] = (data, DirTree.from_bytes(data))
 
+    async def load_local(batch: list[str]) -> None:
+        async with limiter:
+            trees.update(await anyio.to_thread.run_sync(_read_local, store, batch))
+
+    local = store.local_object_path(commit.root_tree, ObjectType.DIRTREE) is not None
     while level:
+        wanted = [c for c in level if c not in trees]
         async with task_group() as tg:
-            for checksum in level:
-                if checksum not in trees:
+            if local:
+                for start in range(0, len(wanted), 256):
+                    tg.start_soon(load_local, wanted[start : start + 256])
+            else:
+                for checksum in wanted:
                     tg.start_soon(load, checksum)
         following: list[str] = []
         for checksum in level:
@@ -86,3 +95,18 @@ async def walk_tree(
                     following.append(sub.tree)
         level = following
     return index
+
+
+def _read_local(store: ObjectStore, checksums: list[str]) -> dict[str, tuple[bytes, DirTree]]:
+    """Read and decode dirtrees that are local files (one worker-thread hop for many)."""
+    out = {}
+    for checksum in checksums:
+        path = store.local_object_path(checksum, ObjectType.DIRTREE)
+        assert path is not None
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise NotFoundError(f"dirtree {checksum} is not in the store") from None
+        out[checksum] = (data, DirTree.from_bytes(data))
+    return out

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import stat
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -78,6 +79,8 @@ CACHE_BUDGET = 32 << 20
 _BATCH_BYTES = 1 << 20
 #: Most bytes of inputs in one batch of diffs.
 _DIFF_BATCH_BYTES = 4 << 20
+#: How much more of a ``.filez`` is read for its header when 64 KiB were not enough.
+MAX_HEADER_READ = 10 << 20
 #: Bytes of payload per part below which a delta is not split for the workers' sake.
 MIN_PART_SIZE = 1_000_000
 
@@ -197,12 +200,57 @@ def _parse_filez_header(prefix: bytes) -> tuple[FileHeader, int] | None:
 
 
 class _Reader:
-    """Reads content objects, keeping their bytes within a budget."""
+    """Reads content objects, keeping their bytes within a budget. On a store whose
+    objects are local files, many are read in one worker-thread hop."""
 
     def __init__(self, store: ObjectStore, budget: int) -> None:
         self.store = store
         self.budget = budget
         self.limiter = anyio.CapacityLimiter(READ_CONCURRENCY)
+
+    async def headers(self, checksums: Sequence[str], keep_limit: int) -> list[_Content]:
+        """:meth:`header` of each object, in order."""
+        paths = [self.store.local_object_path(c, ObjectType.FILE) for c in checksums]
+        if all(p is not None for p in paths):
+            async with self.limiter:
+                return await anyio.to_thread.run_sync(
+                    self._local_headers, checksums, paths, keep_limit
+                )
+        out: list[_Content | None] = [None] * len(checksums)
+
+        async def one(index: int) -> None:
+            out[index] = await self.header(checksums[index], keep_limit)
+
+        async with task_group() as tg:
+            for index in range(len(checksums)):
+                tg.start_soon(one, index)
+        return [c for c in out if c is not None]
+
+    def _local_headers(
+        self, checksums: Sequence[str], paths: Sequence[str | None], keep_limit: int
+    ) -> list[_Content]:
+        found = []
+        for checksum, path in zip(checksums, paths, strict=True):
+            assert path is not None
+            try:
+                with open(path, "rb") as f:
+                    head = f.read(1 << 16)
+                    parsed = _parse_filez_header(head)
+                    if parsed is None:  # a header of more than 64 KiB (xattrs)
+                        head += f.read(MAX_HEADER_READ)
+                        parsed = _parse_filez_header(head)
+                    if parsed is None:
+                        raise InvalidObjectError(f"content object {checksum}: truncated header")
+                    header, size = parsed
+                    stored = os.fstat(f.fileno()).st_size
+                    data = None
+                    if size <= keep_limit and stored <= self.budget:
+                        data = head + f.read() if stored > len(head) else head
+                        self.budget -= len(data)
+            except FileNotFoundError:
+                raise NotFoundError(f"content object {checksum} is not in the store") from None
+            found.append(_Content(header, size, stored, data))
+        return found
 
     async def header(self, checksum: str, keep_limit: int) -> _Content:
         """Read an object's header; keep its bytes if its file size is at most
@@ -442,21 +490,16 @@ class _Generation:
 
     async def _read_all(self, checksums: Sequence[str], keep_limit: int) -> dict[str, _Content]:
         found: dict[str, _Content] = {}
-        done = 0
         total = len(checksums)
+        batches = [checksums[i : i + 256] for i in range(0, total, 256)]
 
-        async def one(checksum: str) -> None:
-            nonlocal done
-            found[checksum] = await self.reader.header(checksum, keep_limit)
-            done += 1
-            if done % 256 == 0 or done == total:
-                self._report("read", done, total)
+        async def one(batch: Sequence[str]) -> None:
+            found.update(zip(batch, await self.reader.headers(batch, keep_limit), strict=True))
+            self._report("read", len(found), total)
 
-        # a bounded number of tasks at a time (not one per object)
-        for start in range(0, total, 1024):
-            async with task_group() as tg:
-                for checksum in checksums[start : start + 1024]:
-                    tg.start_soon(one, checksum)
+        async with task_group() as tg:
+            for batch in batches:
+                tg.start_soon(one, batch)
         return found
 
     async def _read_new(self, new_files: dict[str, list[str]]) -> dict[str, _Content]:
