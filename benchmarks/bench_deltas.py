@@ -82,11 +82,18 @@ def _ostree(*args: str) -> None:
     subprocess.run([OSTREE, *args], check=True, capture_output=True, stdin=subprocess.DEVNULL)
 
 
-def timed(cmd: list[str], *, memory: bool = False) -> dict[str, Any]:
+def timed(cmd: list[str], *, memory: bool = False, quiet: bool = False) -> dict[str, Any]:
     """Run ``cmd``: its stdout, wall and CPU seconds, ``ru_maxrss`` and (``memory``) the
-    sampled peak RSS and PSS of its process tree (MB)."""
+    sampled peak RSS and PSS of its process tree (MB). ``quiet``: drop its stderr
+    (``static-delta generate`` reports its progress there)."""
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL if quiet else None,
+        text=True,
+    )
     sampler = TreeMemory(proc.pid) if memory else None
     assert proc.stdout is not None
     out = proc.stdout.read()
@@ -119,7 +126,7 @@ def generate(tool: str, repo: Path, start: str | None, end: str, out: Path) -> d
         out.mkdir(parents=True)
         cmd = [OSTREE, "static-delta", "generate", f"--repo={repo}", f"--to={end}"]
         cmd += [f"--from={start}"] if start else ["--empty"]
-        result = timed([*cmd, f"--filename={out / 'superblock'}"], memory=True)
+        result = timed([*cmd, f"--filename={out / 'superblock'}"], memory=True, quiet=True)
     else:
         result = timed(
             [sys.executable, "-c", CHILD, str(repo), start or "", end, str(out)], memory=True
