@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import Any, TextIO
 
+from ostree_repo.cli._progress import _Display, on_terminal
 from ostree_repo.cli._verb import Output, Verb, run_with_manager, write_result
 from ostree_repo.deltas import DeltaOptions, DeltaProgress
 from ostree_repo.errors import OstreeRepoError
@@ -22,32 +23,37 @@ from ostree_repo.repository import (
 )
 from ostree_repo.repository.blobs import read_blob
 
-__all__ = ["VERBS", "DeltaProgressLine"]
+__all__ = ["VERBS", "DeltaDisplay", "delta_display"]
 
 
 _PHASES = {"read": "reading objects", "diff": "diffing files", "write": "writing parts"}
 
 
-class DeltaProgressLine:
-    """One status line on stderr, rewritten in place (only used on a terminal)."""
+class DeltaDisplay(_Display):
+    """``deltas generate``: the phase (reading objects, diffing files, writing parts), a
+    bar and how many of its steps are done."""
 
-    def __init__(self) -> None:
-        self.last = ""
+    def __init__(self, stream: TextIO) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
 
-    def __call__(self, p: DeltaProgress) -> None:
-        width = 30
-        filled = width * p.done // p.total if p.total else width
-        bar = "#" * filled + "-" * (width - filled)
-        line = f"\r{_PHASES.get(p.phase, p.phase)} [{bar}] {p.done}/{p.total}"
-        if line != self.last:
-            self.last = line
-            sys.stderr.write("\r\033[K" + line[1:])
-            sys.stderr.flush()
+        super().__init__(
+            stream,
+            (TextColumn("{task.fields[phase]}"), BarColumn(), MofNCompleteColumn()),
+            phase="starting",
+        )
 
-    def done(self) -> None:
-        """End the line."""
-        if self.last:
-            sys.stderr.write("\n")
+    def __call__(self, progress: DeltaProgress) -> None:
+        self._update(
+            completed=progress.done,
+            total=progress.total,
+            phase=_PHASES.get(progress.phase, progress.phase),
+        )
+
+
+def delta_display(stream: TextIO | None = None) -> DeltaDisplay | None:
+    """A display on ``stream`` (stderr), or None when it is no terminal."""
+    stream = sys.stderr if stream is None else stream
+    return DeltaDisplay(stream) if on_terminal(stream) else None
 
 
 def _commit(record: VersionRecord, text: str) -> str:
@@ -89,7 +95,7 @@ def _generate(args: argparse.Namespace) -> Output:
         inline=args.inline,
         min_fallback_size=args.min_fallback_size,
     )
-    progress = DeltaProgressLine() if sys.stderr.isatty() else None
+    progress = delta_display()
 
     async def body(m: RepositoryManager) -> Output:
         latest = await m.repository(args.name).version()
