@@ -30,7 +30,10 @@ def make_delta(
     shutil.rmtree(directory, ignore_errors=True)  # another test's delta between them
 
     async def run() -> GeneratedDelta[int]:
-        async with open_store(str(repo)) as store, DeltaWorkers(processes) as workers:
+        async with (
+            open_store(str(repo)) as store,
+            DeltaWorkers(processes, in_process_below=0) as workers,
+        ):
 
             async def write(index: int, data: bytes) -> int:
                 directory.mkdir(parents=True, exist_ok=True)

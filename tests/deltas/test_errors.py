@@ -54,7 +54,7 @@ def test_missing_commits(processes: int) -> None:
     async def body(store: ObjectStore) -> None:
         old = await commit(store, OLD)
         absent = "ab" * 32
-        async with DeltaWorkers(processes) as workers:
+        async with DeltaWorkers(processes, in_process_below=0) as workers:
             with pytest.raises(CommitNotFoundError, match=f"commit {absent} is not in the store"):
                 await generate_delta(store, old, absent, write_part=_none, workers=workers)
             with pytest.raises(CommitNotFoundError, match=f"commit {absent} is not in the store"):
@@ -95,7 +95,7 @@ def test_corrupt_object_is_refused(tmp_path: Path, processes: int) -> None:
         # other bytes under that name, behind the store's back
         bad = b"".join(encode_filez(FileHeader(), 3, [b"bad"]))
         (tmp_path / "objects" / checksum[:2] / f"{checksum[2:]}.filez").write_bytes(bad)
-        async with DeltaWorkers(processes) as workers:
+        async with DeltaWorkers(processes, in_process_below=0) as workers:
             with pytest.raises(ChecksumMismatchError, match=checksum):
                 await generate_delta(store, old, new, write_part=_none, workers=workers)
 
@@ -127,7 +127,7 @@ def test_small_trees_round_trip(processes: int) -> None:
             from ostree_repo.objects.content import read_filez
 
             sources[checksum] = read_filez(await store.read_object(checksum, ObjectType.FILE))[1]
-        async with DeltaWorkers(processes) as workers:
+        async with DeltaWorkers(processes, in_process_below=0) as workers:
             for start in (old, None):
                 parts.clear()
                 delta = await generate_delta(store, start, new, write_part=keep, workers=workers)

@@ -2,8 +2,9 @@
 
 Rolling checksums, bsdiff and xz are cheap in C, but the Python around them holds the
 GIL, and a part's compression is one long C call: a :class:`DeltaWorkers` pool runs a
-few child processes (``python -c``, the same interpreter; no ``multiprocessing``, so an
-embedding program's ``__main__`` is never re-imported) and gives each job to an idle
+few child processes (:func:`ostree_repo._children.spawn`: ``python -c``, the same
+interpreter; no ``multiprocessing``, so an embedding program's ``__main__`` is never
+re-imported) and gives each job to an idle
 one. With ``processes=0`` the same jobs run in a thread of this process.
 
 Jobs are admitted within a memory budget (each says how much it needs: liblzma's
@@ -39,6 +40,7 @@ from typing import Any
 
 import anyio
 
+from ostree_repo._children import spawn
 from ostree_repo.deltas._jobs import (
     DiffRequest,
     DiffResult,
@@ -174,13 +176,7 @@ class _Child:
 
     def __init__(self) -> None:
         try:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", _CHILD],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                bufsize=0,
-                close_fds=True,
-            )
+            self.process = spawn(_CHILD, bufsize=0)
         except OSError as e:
             raise DeltaWorkerError(f"cannot start a delta worker: {e}") from e
         assert self.process.stdin is not None and self.process.stdout is not None
@@ -297,11 +293,19 @@ async def _call(child: _Child, function: Any, *args: Any) -> Any:
 
 class DeltaWorkers:
     """A pool of ``processes`` delta workers (0: jobs run in a thread of this process),
-    whose jobs together hold at most ``memory_budget`` bytes. Use as an async context
-    manager; children start on first use and stop at exit."""
+    whose jobs together hold at most ``memory_budget`` bytes; jobs on fewer than
+    ``in_process_below`` bytes run in a thread here all the same. Use as an async
+    context manager; children start on first use and stop at exit."""
 
-    def __init__(self, processes: int | None = None, memory_budget: int = DEFAULT_MEMORY_BUDGET):
+    def __init__(
+        self,
+        processes: int | None = None,
+        memory_budget: int = DEFAULT_MEMORY_BUDGET,
+        *,
+        in_process_below: int = IN_PROCESS_BELOW,
+    ):
         self.processes = default_processes() if processes is None else max(0, processes)
+        self.in_process_below = in_process_below
         self._budget = _Budget(memory_budget)
         self._idle: list[_Child] = []
         self._all: list[_Child] = []
@@ -332,7 +336,7 @@ class DeltaWorkers:
         """A child for a job holding ``memory`` bytes and working on ``size`` bytes of
         data; None (run it in a thread here) without processes, or for a job smaller
         than :data:`IN_PROCESS_BELOW` (not worth a child, or starting one)."""
-        if size < IN_PROCESS_BELOW:
+        if size < self.in_process_below:
             async with self._budget.hold(memory), self._thread:
                 yield None
             return
