@@ -65,7 +65,7 @@ def test_bash(cli: Cli, seeded: Seeded, bin_dir: Path, tmp_path: Path) -> None:
     store = cli.store
     complete = lambda *words: bash_complete(str(script), bin_dir, store, "ostree-repo", *words)  # noqa: E731
     assert complete("") == VERBS
-    assert complete("de") == ["delete", "delete-version"]
+    assert complete("de") == ["delete", "delete-version", "deltas"]
     assert {"--json", "--version", "--help"} <= set(complete("refs", "--"))
     assert complete("completion", "") == ["bash", "tcsh", "zsh"]
     assert complete("serve", "--server", "") == ["granian", "uvicorn"]
