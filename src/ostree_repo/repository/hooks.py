@@ -13,7 +13,7 @@ order, on each attempt to make a version (an attempt that loses the race for its
 re-applied to the new latest version, hooks included, so a hook must be idempotent):
 
 1. :meth:`~PublishHook.prepare` on the draft, once the change said what the version holds
-   and before its summary is generated (drop history, add deltas, sign commits);
+   and before its summary is generated (drop history, sign commits, add deltas);
 2. the summary is generated (unless the draft carries one it can vouch for);
 3. :meth:`~PublishHook.seal` on the record that will be stored (sign the summary);
 4. the record is stored; then :meth:`~PublishHook.published` (delete versions a
@@ -119,4 +119,7 @@ def default_hooks(
     from ostree_repo.repository._delta_policy import DeltaPolicyHook
     from ostree_repo.repository.signing_policy import SigningPolicy
 
-    return (DeltaPolicyHook(), SigningPolicy(keys))
+    # Signing before deltas: a generated delta's superblock embeds its target's detached
+    # metadata, so the commits must be signed by then (the summary is signed in seal,
+    # after every hook's prepare, so it lists the deltas too).
+    return (SigningPolicy(keys), DeltaPolicyHook())
