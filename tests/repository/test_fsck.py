@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ import anyio
 import pytest
 
 from oracle.ostree_cli import RepoInfo
+from ostree_repo import _checkers as checkers
+from ostree_repo._checkers import CheckerPool
 from ostree_repo.cli import main as cli
 from ostree_repo.importing import import_directory
 from ostree_repo.objects import ObjectType, object_path
@@ -129,6 +132,43 @@ async def test_damage_of_every_kind_is_found(
     }
     assert report.unreadable == () and report.complete and report.damaged and not report.ok
     assert "checksum mismatch" in report.errors[_label(victims["dirtree"])]
+
+
+async def test_checker_processes_that_die_leave_the_verdicts_unchanged(
+    fs_manager: RepositoryManager,
+    rich_repo: RepoInfo,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A killed checker process (out of memory, say) is not damage: its batch is checked
+    in a worker thread instead."""
+    record, root, victims = await _prepared(fs_manager, rich_repo, tmp_path)
+    _flip(_file(root, victims["file"]))
+    monkeypatch.setattr(fsck_module, "PROCESSES_FROM", 0)
+    start = CheckerPool.start
+
+    def start_then_kill(pool: CheckerPool) -> bool:
+        started = start(pool)
+        for child in pool._children:
+            os.kill(child.process.pid, signal.SIGKILL)
+        return started
+
+    in_threads: list[int] = []
+
+    def check_files(items: list[Any]) -> list[tuple[int, str]]:
+        in_threads.append(len(items))
+        return checkers.check_files(items)
+
+    monkeypatch.setattr(CheckerPool, "start", start_then_kill)
+    monkeypatch.setattr(fsck_module, "check_files", check_files)
+    report = await fs_manager.fsck("r", processes=2)
+    assert sum(in_threads) == report.objects - sum(  # every content object, in threads
+        1
+        for k in await fs_manager.version_objects(record)
+        if split_key(k)[0] is not ObjectType.FILE
+    )
+    assert report.corrupt == (_label(victims["file"]),)
+    assert report.complete and report.missing == report.unreadable == ()
 
 
 # -- I/O errors are not damage -----------------------------------------------------------------
