@@ -24,6 +24,7 @@ from ostree_repo.cli import (
     importing,
     inspect,
     repos,
+    retention,
     serve,
     signing,
     sync,
@@ -38,6 +39,7 @@ DEFAULT_STORE = "./ostree-store"
 _VERBS: list[Verb] = [
     *inspect.VERBS,
     *repos.VERBS,
+    *retention.VERBS,
     *builder.VERBS,
     *importing.VERBS,
     *sync.VERBS,

@@ -19,6 +19,7 @@ from ostree_repo.cli._verb import (
     when,
     write_result,
 )
+from ostree_repo.cli.retention import add_policy_arguments, policy_settings
 from ostree_repo.cli.signing import add_require_arguments, apply_requirement
 from ostree_repo.errors import NotFoundError, OstreeRepoError, StoreError
 from ostree_repo.export import export_tar, export_version
@@ -45,6 +46,7 @@ def _name_version(parser: argparse.ArgumentParser) -> None:
 
 def _create_args(parser: argparse.ArgumentParser) -> None:
     _new_name(parser)
+    add_policy_arguments(parser)
     add_require_arguments(parser)
     parser.add_argument(
         "--deltas", metavar="POLICY",
@@ -54,8 +56,11 @@ def _create_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _create(args: argparse.Namespace) -> Output:
+    settings = policy_settings(args)
+    if args.deltas:
+        settings = {**(settings or {}), "deltas": args.deltas}
+
     async def body(m: RepositoryManager) -> Output:
-        settings = {"deltas": args.deltas} if args.deltas else None
         await m.create_repository(args.name, settings=settings)
         await apply_requirement(m, args.name, args)
         number = (await m.repository(args.name).version()).number

@@ -19,6 +19,7 @@ from ostree_repo.repository.hooks import PublishHook, SettingsError, default_hoo
 from ostree_repo.repository.manager import FsckReport, ReclaimReport, RepositoryManager
 from ostree_repo.repository.records import CommitInfo, DeltaInfo, RepoConfig, VersionRecord
 from ostree_repo.repository.repository import Change, Repository, VersionNotFoundError
+from ostree_repo.repository.retention import RetentionHook, RetentionPolicy, apply_retention
 from ostree_repo.repository.signing_policy import (
     MissingKeyError,
     SigningPolicy,
@@ -47,6 +48,8 @@ __all__ = [
     "RepoConfig",
     "Repository",
     "RepositoryManager",
+    "RetentionHook",
+    "RetentionPolicy",
     "SettingsError",
     "SigningPolicy",
     "StoreSource",
@@ -54,6 +57,7 @@ __all__ = [
     "Verdict",
     "VersionNotFoundError",
     "VersionRecord",
+    "apply_retention",
     "default_hooks",
     "delete_deltas",
     "diff",

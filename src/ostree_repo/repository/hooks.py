@@ -117,9 +117,11 @@ def default_hooks(
     ``keys``: the private keys signing may use (see :mod:`.signing_policy`).
     """
     from ostree_repo.repository._delta_policy import DeltaPolicyHook
+    from ostree_repo.repository.retention import RetentionHook
     from ostree_repo.repository.signing_policy import SigningPolicy
 
+    # Retention first: what it drops from a version is neither signed nor given deltas.
     # Signing before deltas: a generated delta's superblock embeds its target's detached
     # metadata, so the commits must be signed by then (the summary is signed in seal,
     # after every hook's prepare, so it lists the deltas too).
-    return (SigningPolicy(keys), DeltaPolicyHook())
+    return (RetentionHook(), SigningPolicy(keys), DeltaPolicyHook())

@@ -4,7 +4,10 @@
 
     repos/NAME.json                  the repository exists (create-if-absent)
     versions/NAME/0000000042.json    version record 42 of NAME (create-if-absent, immutable)
-    deleted/NAME/0000000042          version 42 was deleted (its number is never reused)
+    deleted/NAME/0000000042          version 42 was deleted (its number is never reused);
+                                     "collected" once its record is gone
+    collected/NAME.json              {"through": N}: every number up to N was used, its
+                                     version deleted and collected (record and marker)
     closures/AB/CDEF….closure        objects reachable from commit ABCDEF… (with sizes)
     blobs/AB/CDEF…                   content-addressed bytes: commitmeta, delta superblocks
                                      and parts, summaries and their signatures
@@ -23,6 +26,7 @@ from ostree_repo.errors import InvalidNameError
 __all__ = [
     "blob_path",
     "closure_path",
+    "collected_path",
     "deleted_path",
     "parse_version_path",
     "repo_path",
@@ -54,6 +58,11 @@ def version_path(name: str, number: int) -> str:
 def deleted_path(name: str, number: int) -> str:
     """The marker that version ``number`` of ``name`` was deleted."""
     return f"deleted/{validate_repository_name(name)}/{number:0{_NUMBER_WIDTH}d}"
+
+
+def collected_path(name: str) -> str:
+    """The mark of how far the version log of ``name`` was collected."""
+    return f"collected/{validate_repository_name(name)}.json"
 
 
 def parse_version_path(path: str) -> int | None:

@@ -6,11 +6,22 @@ create-if-absent. When another writer took ``N+1`` first, the change is applied 
 the new latest version and the next number is tried, so concurrent writers (processes or
 machines sharing a bucket) each get their own number and no version is lost. A record
 is written last and whole, so a version appears complete or not at all.
+
+Records of deleted versions are *collected* (:meth:`Repository.collect_records`) without
+ever freeing their numbers: below the lowest surviving version, a *collection mark*
+(``collected/NAME.json``, raised by compare-and-swap) says that every number up to it was
+used; above it, a deleted version keeps its zero-byte deletion marker (rewritten to say
+``collected``) when its record goes. The highest number ever used is therefore always
+visible (a record, a marker or the mark), and a writer whose create-if-absent landed on a
+collected number (it listed the log before that number was made, deleted and collected)
+sees the mark or the marker right after its create, discards its record and tries the
+next number.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -18,11 +29,12 @@ from typing import Any
 
 import attrs
 
-from ostree_repo.errors import ConflictError, NotFoundError, OstreeRepoError
+from ostree_repo.errors import ConflictError, InvalidObjectError, NotFoundError, OstreeRepoError
 from ostree_repo.repository._summary import build_summary
 from ostree_repo.repository.blobs import put_blob
 from ostree_repo.repository.hooks import PublishHook, check_settings
 from ostree_repo.repository.layout import (
+    collected_path,
     deleted_path,
     parse_version_path,
     repo_path,
@@ -39,6 +51,9 @@ Change = Callable[[VersionRecord], Awaitable[VersionRecord | None]]
 
 #: How often publish re-applies a change after losing the race for a number.
 MAX_ATTEMPTS = 1000
+
+#: What the deletion marker of a version says once its record was collected.
+COLLECTED = b"collected"
 
 
 class VersionNotFoundError(NotFoundError):
@@ -88,26 +103,49 @@ class Repository:
             return False
         return True
 
-    async def _numbers(self) -> tuple[list[int], set[int]]:
-        """(all record numbers ever written, sorted; the deleted ones)."""
-        numbers = []
+    async def collected_through(self) -> int:
+        """The collection mark: every version number up to it was used, and its version
+        deleted and collected (0: none)."""
+        return (await self._mark())[0]
+
+    async def _mark(self) -> tuple[int, str | None]:
+        try:
+            data, token = await self.store.read_named(collected_path(self.name))
+        except NotFoundError:
+            return 0, None
+        try:
+            through = json.loads(data)["through"]
+        except (ValueError, KeyError, TypeError):
+            through = None
+        if not isinstance(through, int) or isinstance(through, bool) or through < 0:
+            raise InvalidObjectError(f"corrupt collection mark of {self.name}: {data[:80]!r}")
+        return through, token
+
+    async def _numbers(self) -> tuple[list[int], set[int], int]:
+        """(the numbers of the records above the collection mark, sorted; the deleted
+        ones; the highest number ever used)."""
+        records = []
         async for path in self.store.list_named(f"versions/{self.name}"):
             n = parse_version_path(path)
             if n is not None:
-                numbers.append(n)
-        deleted = set()
+                records.append(n)
+        markers = set()
         async for path in self.store.list_named(f"deleted/{self.name}"):
             n = parse_version_path(path)
             if n is not None:
-                deleted.add(n)
-        return sorted(numbers), deleted
+                markers.add(n)
+        # read after listing: a record made on a number collected meanwhile is under it
+        through = await self.collected_through()
+        highest = max([through, *records, *markers])
+        numbers = sorted(n for n in records if n > through)
+        return numbers, {n for n in markers if n > through}, highest
 
     async def version_numbers(self) -> list[int]:
         """The numbers of the versions that exist (deleted ones left out), ascending.
 
         Version 0, the empty version, always exists.
         """
-        numbers, deleted = await self._numbers()
+        numbers, deleted, _ = await self._numbers()
         return [0] + [n for n in numbers if n not in deleted]
 
     def empty(self) -> VersionRecord:
@@ -129,7 +167,12 @@ class Repository:
         try:
             data, _ = await self.store.read_named(version_path(self.name, number))
         except NotFoundError:
-            raise VersionNotFoundError(f"{self.name} has no version {number}") from None
+            data = None
+        # read after the record: a record made on a collected number is under the mark
+        if number <= await self.collected_through():
+            raise VersionNotFoundError(f"version {number} of {self.name} was deleted")
+        if data is None:
+            raise VersionNotFoundError(f"{self.name} has no version {number}")
         return VersionRecord.from_bytes(data)
 
     async def versions(self) -> list[VersionRecord]:
@@ -138,8 +181,7 @@ class Repository:
 
     async def _latest(self) -> tuple[VersionRecord, int]:
         """(the latest surviving version, the highest number ever used)."""
-        numbers, deleted = await self._numbers()
-        highest = numbers[-1] if numbers else 0
+        numbers, deleted, highest = await self._numbers()
         for n in reversed(numbers):
             if n not in deleted:
                 try:
@@ -162,8 +204,9 @@ class Repository:
         # the change to it and claims the next number with one create-if-absent, the only
         # step other writers can see. Losing that race costs one retry, never a version.
         for _ in range(MAX_ATTEMPTS):
-            # The number after the highest ever *written*, not after the latest surviving
-            # version: a deleted version's record stays, so its number is never reused.
+            # The number after the highest ever *used*, not after the latest surviving
+            # version: a record, a deletion marker or the collection mark keeps each
+            # number taken, so none is reused.
             base, highest = await self._latest()
             # ``change`` is a function of the base, not a stored diff, so after a lost race
             # it is applied afresh to the winner's version: both writers' changes survive.
@@ -196,6 +239,12 @@ class Repository:
             # writer's when the create reports a conflict (see _store_record).
             record = attrs.evolve(record, writer=uuid.uuid4().hex)
             if await self._store_record(record):
+                # Our listing may predate a number that was then made, deleted and
+                # collected: the create found no file and won. The mark or the marker,
+                # read after the create, says so; such a record is no version.
+                if await self._collected(record.number):
+                    await self.store.delete_named(version_path(self.name, record.number))
+                    continue
                 for hook in self.hooks:
                     await hook.published(self, record)
                 return record
@@ -223,6 +272,70 @@ class Repository:
                     return True
             return False
         return True
+
+    async def _collected(self, number: int) -> bool:
+        """True when ``number`` had been used and collected before a record was created
+        under it (read after that create, so such a collection is always seen)."""
+        if number <= await self.collected_through():
+            return True
+        try:
+            marker, _ = await self.store.read_named(deleted_path(self.name, number))
+        except NotFoundError:
+            return False
+        return marker == COLLECTED
+
+    async def collect_records(self) -> int:
+        """Delete the records of deleted versions; return how many went.
+
+        Their numbers stay used: the collection mark is raised to just below the lowest
+        surviving version (or to the highest number ever used, when none survives) before
+        anything under it is deleted, records and markers alike; a deleted version above
+        the mark keeps its deletion marker, rewritten to say ``collected`` before its
+        record goes. Safe beside writers and other collectors, and after ``kill -9`` at
+        any point (what is left is collected next time).
+        """
+        records: set[int] = set()
+        async for path in self.store.list_named(f"versions/{self.name}"):
+            if (n := parse_version_path(path)) is not None:
+                records.add(n)
+        markers: set[int] = set()
+        async for path in self.store.list_named(f"deleted/{self.name}"):
+            if (n := parse_version_path(path)) is not None:
+                markers.add(n)
+        through = await self.collected_through()
+        survivors = sorted(n for n in records if n > through and n not in markers)
+        target = survivors[0] - 1 if survivors else max([through, *records, *markers])
+        through = await self._raise_mark(target)
+        collected = 0
+        for n in sorted(records):
+            if n > through and n not in markers:
+                continue
+            if n > through:  # a deleted version above the mark: its marker stays
+                await self.store.write_named(deleted_path(self.name, n), COLLECTED)
+            await self.store.delete_named(version_path(self.name, n))
+            collected += 1
+        for n in sorted(markers):
+            if n <= through:
+                await self.store.delete_named(deleted_path(self.name, n))
+        return collected
+
+    async def _raise_mark(self, target: int) -> int:
+        """Raise the collection mark to at least ``target``; return the mark."""
+        path = collected_path(self.name)
+        data = json.dumps({"through": target}).encode()
+        for _ in range(MAX_ATTEMPTS):
+            through, token = await self._mark()
+            if through >= target:
+                return through
+            try:
+                if token is None:
+                    await self.store.create_named(path, data)
+                else:
+                    await self.store.replace_named(path, data, token)
+            except ConflictError:
+                continue  # another collector moved it: look again
+            return target
+        raise OstreeRepoError(f"gave up raising the collection mark of {self.name}")
 
     async def configure(self, settings: Mapping[str, Any]) -> VersionRecord | None:
         """Change the repository's settings: each section of ``settings`` replaces the
