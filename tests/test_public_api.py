@@ -152,6 +152,8 @@ PUBLIC: dict[str, list[str]] = {
         "SigningPolicy",
         "StoreSource",
         "UnsignedError",
+        "Usage",
+        "UsageReport",
         "Verdict",
         "VersionNotFoundError",
         "VersionRecord",
@@ -163,6 +165,7 @@ PUBLIC: dict[str, list[str]] = {
         "requirement",
         "resign",
         "signing_settings",
+        "usage",
         "verify_version",
     ],
     "ostree_repo.importing": [

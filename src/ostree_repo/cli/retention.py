@@ -1,4 +1,4 @@
-"""Verbs about what a repository keeps: retain.
+"""Verbs about what a repository keeps and what its storage costs: retain, du.
 
 Internal to ostree_repo: the CLI's interface is the command line (:func:`ostree_repo.cli.main`).
 """
@@ -11,6 +11,7 @@ from typing import Any
 from ostree_repo.cli._verb import Output, Verb, repository_argument, run_with_manager, write_result
 from ostree_repo.errors import OstreeRepoError
 from ostree_repo.repository import RepositoryManager
+from ostree_repo.repository.accounting import Usage, usage
 from ostree_repo.repository.retention import (
     SECTION,
     RetentionPolicy,
@@ -106,6 +107,50 @@ def _retain(args: argparse.Namespace) -> Output:
     return run_with_manager(args, body)
 
 
+def human(size: int) -> str:
+    """``size`` bytes for people: ``512 B``, ``1.5 KiB``, ``20.3 MiB``."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def _du_args(parser: argparse.ArgumentParser) -> None:
+    repository_argument(parser)
+    parser.add_argument("--version", type=int, help="version number (default: latest)")
+    parser.add_argument(
+        "--by", choices=("ref", "commit"), help="also show what each ref or commit uses"
+    )
+
+
+def _usage_row(label: str, use: Usage) -> str:
+    return f"{human(use.bytes):>10}  {human(use.unique_bytes):>10}  {use.objects:>8}  {label}"
+
+
+def _du(args: argparse.Namespace) -> Output:
+    async def body(m: RepositoryManager) -> Output:
+        report = await usage(m, args.name, args.version, args.by)
+        lines = [
+            f"{'uses':>10}  {'only it':>10}  {'objects':>8}",
+            _usage_row(f"{args.name} version {report.version}", report.total),
+        ]
+        for item, use in report.items.items():
+            if item is None:
+                label = "(commits no ref reaches)"
+            elif isinstance(item, tuple):
+                label = f"{item[1]} ({item[0]})"
+            else:
+                label = str(item)
+            lines.append(_usage_row(f"  {label}", use))
+        lines.append(f"store: {human(report.live_bytes)} used by every surviving version")
+        return report.to_json(), "\n".join(lines)
+
+    return run_with_manager(args, body)
+
+
 VERBS = [
     Verb("retain", "show or set what a repository keeps", _retain_args, _retain),
+    Verb("du", "what a version (its refs, its commits) uses, and only it", _du_args, _du),
 ]

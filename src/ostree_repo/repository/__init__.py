@@ -13,6 +13,7 @@ from ostree_repo.repository._delta_policy import (
     delete_deltas,
     generate_deltas,
 )
+from ostree_repo.repository.accounting import Usage, UsageReport, usage
 from ostree_repo.repository.closure import Closure, MissingObjectError
 from ostree_repo.repository.fsck import RepairSource, StoreSource
 from ostree_repo.repository.hooks import PublishHook, SettingsError, default_hooks
@@ -54,6 +55,8 @@ __all__ = [
     "SigningPolicy",
     "StoreSource",
     "UnsignedError",
+    "Usage",
+    "UsageReport",
     "Verdict",
     "VersionNotFoundError",
     "VersionRecord",
@@ -65,5 +68,6 @@ __all__ = [
     "requirement",
     "resign",
     "signing_settings",
+    "usage",
     "verify_version",
 ]
