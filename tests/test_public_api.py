@@ -141,6 +141,7 @@ PUBLIC: dict[str, list[str]] = {
         "MissingKeyError",
         "MissingObjectError",
         "PublishHook",
+        "ReclaimConflictError",
         "ReclaimReport",
         "RepairSource",
         "RepoConfig",

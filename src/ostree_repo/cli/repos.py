@@ -386,17 +386,22 @@ def _reclaim_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--grace", type=float, default=3600.0, help="keep anything younger (seconds; 3600)"
     )
+    parser.add_argument(
+        "--list", action="store_true", help="list every object and file, with its bytes"
+    )
 
 
 def _reclaim(args: argparse.Namespace) -> Output:
     async def body(m: RepositoryManager) -> Output:
-        report = await m.reclaim(grace_seconds=args.grace, dry_run=args.dry_run)
+        report = await m.reclaim(grace_seconds=args.grace, dry_run=args.dry_run, listing=args.list)
         verb = "would free" if report.dry_run else "freed"
-        text = (
+        lines = [f"{size:>12}  {path}" for path, size in report.items]
+        lines.append(
             f"{verb} {report.objects} objects ({report.object_bytes} bytes) and "
             f"{report.files} files ({report.file_bytes} bytes)"
+            + (f"; collected {report.records} version records" if report.records else "")
         )
-        return report.to_json(), text
+        return report.to_json(), "\n".join(lines)
 
     return run_with_manager(args, body)
 

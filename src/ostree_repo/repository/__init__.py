@@ -13,6 +13,7 @@ from ostree_repo.repository._delta_policy import (
     delete_deltas,
     generate_deltas,
 )
+from ostree_repo.repository._fence import ReclaimConflictError
 from ostree_repo.repository.accounting import Usage, UsageReport, usage
 from ostree_repo.repository.closure import Closure, MissingObjectError
 from ostree_repo.repository.fsck import RepairSource, StoreSource
@@ -44,6 +45,7 @@ __all__ = [
     "MissingKeyError",
     "MissingObjectError",
     "PublishHook",
+    "ReclaimConflictError",
     "ReclaimReport",
     "RepairSource",
     "RepoConfig",

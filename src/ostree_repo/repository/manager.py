@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -20,8 +20,9 @@ import attrs
 
 from ostree_repo._tasks import for_each
 from ostree_repo.errors import ConflictError, NotFoundError
-from ostree_repo.objects import ObjectType
+from ostree_repo.objects import ObjectType, object_path
 from ostree_repo.repository._content import add_content, remove_content, select
+from ostree_repo.repository._fence import Doomed, ReclaimJournal, remove_old
 from ostree_repo.repository.blobs import read_blob
 from ostree_repo.repository.closure import (
     Closure,
@@ -48,6 +49,12 @@ DEFAULT_GRACE_SECONDS = 3600.0
 _CONCURRENCY = 16  # store calls in flight in a walk over many objects or files
 _DELETE_BATCH = 1024  # objects reclaim finds before it deletes them
 
+#: Announcements and doomed lists are kept at least this long (see :mod:`._fence`).
+_FENCE_SECONDS = 3600.0
+
+#: A reclaim checkpoint (for tests): awaited with the name of the step reached.
+Checkpoint = Callable[[str], Awaitable[None]]
+
 
 @attrs.frozen
 class ReclaimReport:
@@ -58,10 +65,16 @@ class ReclaimReport:
     files: int
     file_bytes: int
     dry_run: bool
+    #: version records collected (records of deleted versions)
+    records: int = 0
+    #: with ``listing``: (path in the store, bytes) of each object and file
+    items: tuple[tuple[str, int], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return attrs.asdict(self)
+        """A JSON-ready dict (``items`` as ``[{"path", "bytes"}]``)."""
+        doc = attrs.asdict(self)
+        doc["items"] = [{"path": p, "bytes": b} for p, b in self.items]
+        return doc
 
 
 class RepositoryManager:
@@ -315,20 +328,42 @@ class RepositoryManager:
         return objects, blobs, commits
 
     async def reclaim(
-        self, *, grace_seconds: float = DEFAULT_GRACE_SECONDS, dry_run: bool = False
+        self,
+        *,
+        grace_seconds: float = DEFAULT_GRACE_SECONDS,
+        dry_run: bool = False,
+        listing: bool = False,
+        checkpoint: Checkpoint | None = None,
     ) -> ReclaimReport:
         """Delete objects, blobs and closures that no surviving version of any repository
-        needs and that are older than ``grace_seconds``.
+        needs and that are older than ``grace_seconds``, and collect the records of
+        deleted versions (see :meth:`Repository.collect_records`).
 
-        Safe beside running imports and syncs: what they write is younger than the grace
-        period, and closures they saved (before publishing) protect every object they
-        rely on, including old ones they reuse. Closures go before the objects they list
-        (an interrupted reclaim leaves unreferenced objects, never a closure that names
-        deleted ones); objects are deleted in bounded batches as the listing finds them.
+        Safe beside running imports, syncs and any other writer: what they write is
+        younger than the grace period, closures they saved (before publishing) protect
+        every object they rely on, and each batch is deleted only after its doomed list
+        is published and the announcements of versions being published were read (see
+        :mod:`._fence`): a writer that starts relying on an old unreferenced object after
+        the scan either gets it spared or fails without publishing. Closures go before
+        the objects they list (an interrupted reclaim leaves unreferenced objects, never
+        a closure that names deleted ones); objects are deleted in bounded batches as the
+        listing finds them. ``listing`` puts every object and file that goes (or would
+        go) in the report, with its size. ``checkpoint`` (for tests) is awaited with
+        ``"scanned"``, and for each batch ``"listed"`` and ``"spared"``, before the
+        deletes.
         """
         started = time.time()
         cutoff = started - grace_seconds
+        records = 0
+        if not dry_run:
+            async for name in self._logs():
+                records += await self.repository(name).collect_records()
+        # Announcements first: a version published after this read is in the scan below.
+        journal = ReclaimJournal(self.store)
+        await journal.announcements.refresh()
         live_objects, live_blobs, live_commits = await self._live()
+        live_objects |= journal.announcements.objects
+        live_commits |= journal.announcements.commits
         # Closures written recently belong to versions being made: keep what they reach.
         doomed_files: list[tuple[str, int]] = []
         async for info in self.store.list_named_info("closures"):
@@ -343,8 +378,12 @@ class RepositoryManager:
                 doomed_files.append((info.path, info.size))
         async for info in self.store.list_named_info("blobs"):
             digest = info.path.split("/")[1] + info.path.split("/")[2]
-            if digest not in live_blobs and info.mtime < cutoff:
+            needed = digest in live_blobs or info.path in journal.announcements.files
+            if not needed and info.mtime < cutoff:
                 doomed_files.append((info.path, info.size))
+        if checkpoint is not None:
+            await checkpoint("scanned")
+        tally = _Tally(listing)
 
         async def delete_file(path: str) -> None:
             await self.store.delete_named(path)
@@ -354,28 +393,93 @@ class RepositoryManager:
         async def delete_object(obj: ObjectInfo) -> None:
             await self.store.delete_object(obj.checksum, obj.objtype)
 
-        if not dry_run:
-            await for_each([p for p, _ in doomed_files], delete_file, limit=_CONCURRENCY)
-        objects = object_bytes = 0
+        async def guarded(objects: Iterable[Key], files: Iterable[str]) -> Doomed:
+            await journal.propose(objects, files)
+            if checkpoint is not None:
+                await checkpoint("listed")
+            kept = await journal.spare()
+            if checkpoint is not None:
+                await checkpoint("spared")
+            return kept
+
+        async def delete_objects(batch: list[ObjectInfo]) -> None:
+            if dry_run:
+                tally.add_objects(batch)
+                return
+            keyed = {}
+            going = []  # objects of types no version names (no closure lists them)
+            for obj in batch:
+                key = _key(obj.objtype, obj.checksum)
+                if key is None:
+                    going.append(obj)
+                else:
+                    keyed[key] = obj
+            kept = await guarded(keyed, ())
+            going += [obj for key, obj in keyed.items() if key in kept.objects]
+            await for_each(going, delete_object, limit=_CONCURRENCY)
+            await journal.done()
+            tally.add_objects(going)
+
+        if dry_run:
+            tally.add_files(doomed_files)
+        elif doomed_files:
+            sizes = dict(doomed_files)
+            going = sorted((await guarded((), sizes)).files)
+            await for_each(going, delete_file, limit=_CONCURRENCY)
+            await journal.done()
+            tally.add_files([(path, sizes[path]) for path in going])
         batch: list[ObjectInfo] = []
         async for obj in self.store.list_objects_info():
             key = _key(obj.objtype, obj.checksum)
             if (key is None or key not in live_objects) and obj.mtime < cutoff:
-                objects += 1
-                object_bytes += obj.size
                 batch.append(obj)
                 if len(batch) >= _DELETE_BATCH:
-                    if not dry_run:
-                        await for_each(batch, delete_object, limit=_CONCURRENCY)
+                    await delete_objects(batch)
                     batch = []
+        if batch:
+            await delete_objects(batch)
         if not dry_run:
-            await for_each(batch, delete_object, limit=_CONCURRENCY)
+            await remove_old(self.store, started - max(grace_seconds, _FENCE_SECONDS))
+        return tally.report(dry_run, records)
+
+    async def _logs(self) -> AsyncIterator[str]:
+        """The names of repositories with a version log (deleted repositories too)."""
+        names = set(await self.repositories())
+        async for path in self.store.list_named("versions"):
+            names.add(path.split("/")[1])
+        for name in sorted(names):
+            yield name
+
+
+class _Tally:
+    """What a reclaim deleted (or would), optionally with every name and size."""
+
+    def __init__(self, listing: bool) -> None:
+        self.listing = listing
+        self.objects = self.object_bytes = self.files = self.file_bytes = 0
+        self.items: list[tuple[str, int]] = []
+
+    def add_files(self, files: list[tuple[str, int]]) -> None:
+        self.files += len(files)
+        self.file_bytes += sum(size for _, size in files)
+        if self.listing:
+            self.items += files
+
+    def add_objects(self, objects: list[ObjectInfo]) -> None:
+        self.objects += len(objects)
+        self.object_bytes += sum(o.size for o in objects)
+        if self.listing:
+            self.items += [(object_path(o.checksum, o.objtype), o.size) for o in objects]
+
+    def report(self, dry_run: bool, records: int) -> ReclaimReport:
         return ReclaimReport(
-            objects=objects,
-            object_bytes=object_bytes,
-            files=len(doomed_files),
-            file_bytes=sum(size for _, size in doomed_files),
+            objects=self.objects,
+            object_bytes=self.object_bytes,
+            files=self.files,
+            file_bytes=self.file_bytes,
             dry_run=dry_run,
+            records=records,
+            items=tuple(self.items),
         )
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import attrs
 
 from ostree_repo.errors import ConflictError, InvalidObjectError, NotFoundError, OstreeRepoError
+from ostree_repo.repository._fence import Fence, announce, published
 from ostree_repo.repository._summary import build_summary
 from ostree_repo.repository.blobs import put_blob
 from ostree_repo.repository.hooks import PublishHook, check_settings
@@ -91,6 +92,8 @@ class Repository:
         self.name = validate_repository_name(name)
         #: what runs whenever this repository makes a version (see :mod:`.hooks`)
         self.hooks = tuple(hooks)
+        #: the writer's side of the handshake with reclaim (see :mod:`._fence`)
+        self.fence = Fence(store)
 
     def __repr__(self) -> str:
         return f"Repository({self.name!r})"
@@ -238,16 +241,24 @@ class Repository:
             # A fresh nonce per attempt: the only way to tell our own record from another
             # writer's when the create reports a conflict (see _store_record).
             record = attrs.evolve(record, writer=uuid.uuid4().hex)
-            if await self._store_record(record):
-                # Our listing may predate a number that was then made, deleted and
-                # collected: the create found no file and won. The mark or the marker,
-                # read after the create, says so; such a record is no version.
-                if await self._collected(record.number):
-                    await self.store.delete_named(version_path(self.name, record.number))
-                    continue
+            # What the version needs is announced, then checked against every reclaim's
+            # doomed lists: a reclaim reads the announcements before each batch it
+            # deletes, so it either spares what we need or we see its list (see ._fence).
+            announcement = await announce(self.store, record)
+            await self.fence.check(record)
+            stored = await self._store_record(record)
+            # Our listing may predate a number that was then made, deleted and collected:
+            # the create found no file and won. The mark or the marker, read after the
+            # create, says so; such a record is no version.
+            if stored and await self._collected(record.number):
+                await self.store.delete_named(version_path(self.name, record.number))
+                stored = False
+            if stored:
+                await published(self.store, announcement, record)
                 for hook in self.hooks:
                     await hook.published(self, record)
                 return record
+            await self.store.delete_named(announcement[0])  # it protects nothing now
             # Lost the race for this number: the next attempt reads the winner's version
             # as the new latest, re-applies the change to it and tries the number after.
         raise OstreeRepoError(f"gave up publishing to {self.name} after {MAX_ATTEMPTS} races")
