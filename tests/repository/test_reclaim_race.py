@@ -26,15 +26,9 @@ from ostree_repo.repository._fence import Doomed, Fence
 from ostree_repo.repository.closure import object_key
 from ostree_repo.repository.layout import closure_path
 
-from .walk import reachable_all
+from .walk import reachable_all, stored_objects
 
 pytestmark = pytest.mark.anyio
-
-_META = {ObjectType.FILE, ObjectType.DIRTREE, ObjectType.DIRMETA, ObjectType.COMMIT}
-
-
-async def _stored(manager: RepositoryManager) -> set[tuple[ObjectType, str]]:
-    return {(t, c) async for c, t in manager.store.list_objects() if t in _META}
 
 
 class Pause:
@@ -88,7 +82,7 @@ async def test_an_import_reusing_old_objects_after_the_scan_keeps_them(
         assert record is not None
         pause.resume.set()
     assert (await manager.fsck("new")).ok
-    assert await _stored(manager) == everything
+    assert await stored_objects(manager) == everything
     for commit in rich_repo.commits:
         assert (await manager.store.read_named(closure_path(commit))).data
     # the race was real: reclaim had listed them to go, then read the announcement
@@ -127,7 +121,7 @@ async def test_a_writer_waits_for_the_verdict_on_a_batch_it_needs(
     record = results[0]
     assert record is not None and set(record.commits) == set(old.commits)
     assert (await manager.fsck("new")).ok
-    assert await _stored(manager) == reachable_all(rich_repo.path, rich_repo.commits)
+    assert await stored_objects(manager) == reachable_all(rich_repo.path, rich_repo.commits)
 
 
 async def test_a_writer_that_announces_after_the_check_fails_and_publishes_nothing(
@@ -157,7 +151,7 @@ async def test_a_writer_that_announces_after_the_check_fails_and_publishes_nothi
     assert len(results) == 1
     assert "nothing was published" in str(results[0])
     assert await manager.repository("new").version_numbers() == [0]
-    assert await _stored(manager) == set()  # all of it went, as decided
+    assert await stored_objects(manager) == set()  # all of it went, as decided
     # publishing again stores it anew
     again = await import_directory(manager, "new", rich_repo.path)
     assert again is not None and (await manager.fsck("new")).ok

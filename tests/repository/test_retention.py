@@ -14,7 +14,6 @@ from oracle.ostree_cli import RepoInfo
 from ostree_repo.builder import commit_tree, tree_from_mapping
 from ostree_repo.export import export_version
 from ostree_repo.importing import import_directory
-from ostree_repo.objects import ObjectType
 from ostree_repo.repository import RepositoryManager, SettingsError, VersionNotFoundError
 from ostree_repo.repository.closure import split_key
 from ostree_repo.repository.retention import (
@@ -24,15 +23,9 @@ from ostree_repo.repository.retention import (
     prune_history,
 )
 
-from .walk import reachable_all
+from .walk import reachable_all, stored_objects
 
 pytestmark = pytest.mark.anyio
-
-_META = {ObjectType.FILE, ObjectType.DIRTREE, ObjectType.DIRMETA, ObjectType.COMMIT}
-
-
-async def _stored(manager: RepositoryManager) -> set[tuple[ObjectType, str]]:
-    return {(t, c) async for c, t in manager.store.list_objects() if t in _META}
 
 
 async def _commit(manager: RepositoryManager, name: str, content: bytes, ref: str = "main") -> str:
@@ -131,7 +124,7 @@ async def test_keep_last_versions_exact_survivors_records_and_objects(
     expected = set()
     for commit in live:
         expected |= {split_key(k) for k in (await manager.closure(commit)).sizes}
-    assert await _stored(manager) == {(t, c) for t, c in expected}
+    assert await stored_objects(manager) == {(t, c) for t, c in expected}
     assert (await manager.fsck("r")).ok
     # numbers are never reused: the next version is 6
     await _commit(manager, "r", b"v6")
@@ -259,7 +252,7 @@ async def test_depth_drops_history_beyond_and_its_deltas_keeps_signatures(
     assert set(latest.deltas) == {labels["C5"]}
     # objects after reclaim: exactly what the remaining commits reach
     await manager.reclaim(grace_seconds=0)
-    stored = await _stored(manager)
+    stored = await stored_objects(manager)
     expected = reachable_all(rich_repo.path, kept - {labels["C4"]})
     assert expected <= stored
     assert {(t, c) for t, c in stored - expected} <= {

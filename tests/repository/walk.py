@@ -7,6 +7,7 @@ code with the repository layer's closures, so tests can compare the two.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ostree_repo.objects import Commit, DirTree, ObjectType
 
@@ -40,3 +41,11 @@ def reachable_all(repo: Path, commits: list[str] | set[str]) -> set[Key]:
     for c in commits:
         out |= reachable(repo, c)
     return out
+
+
+async def stored_objects(manager: Any) -> set[Key]:
+    """The commit, dirtree, dirmeta and file objects a store holds."""
+    return {(t, c) async for c, t in manager.store.list_objects() if t in _CLOSURE_TYPES}
+
+
+_CLOSURE_TYPES = {ObjectType.FILE, ObjectType.DIRTREE, ObjectType.DIRMETA, ObjectType.COMMIT}
