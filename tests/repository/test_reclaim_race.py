@@ -202,3 +202,15 @@ async def test_dry_run_lists_what_would_go_with_bytes(
         dry.files,
     )
     assert done.records == 1 and done.items == ()
+
+
+async def test_every_object_of_a_type_no_closure_lists_goes(manager: RepositoryManager) -> None:
+    from ostree_repo.gvariant import Variant, dumps
+
+    meta = dumps("a{sv}", {"k": Variant("s", "v")})
+    strays = [f"{i:02x}" * 32 for i in range(3)]
+    for checksum in strays:
+        await manager.store.write_object(checksum, ObjectType.COMMITMETA, meta)
+    report = await manager.reclaim(grace_seconds=0)
+    assert report.objects == 3 and report.object_bytes == 3 * len(meta)
+    assert [c async for c, _ in manager.store.list_objects()] == []
