@@ -19,7 +19,7 @@ import contextlib
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
@@ -32,7 +32,12 @@ from ostree_repo.repository import (
     PublishHook,
     ReclaimReport,
     RepositoryManager,
+    UsageReport,
     VersionRecord,
+    apply_retention,
+    delete_deltas,
+    generate_deltas,
+    usage,
 )
 from ostree_repo.repository.manager import DEFAULT_GRACE_SECONDS
 from ostree_repo.sync import SyncResult, sync_repository
@@ -202,6 +207,29 @@ class Manager:
 
         repo = self.manager.repository(name)
         return self._portal.call(lambda: verify_version(repo, version, trusted))[1]
+
+    def apply_retention(self, name: str) -> list[int]:
+        """Delete the versions of ``name`` its retention policy no longer keeps (see
+        :func:`~ostree_repo.repository.apply_retention`); the numbers deleted."""
+        return self._portal.call(lambda: apply_retention(self.manager.repository(name)))
+
+    def du(
+        self, name: str, version: int | None = None, by: Literal["ref", "commit"] | None = None
+    ) -> UsageReport:
+        """The storage a version (default: the latest) uses and what only it uses, with
+        ``by`` per ref or commit (see :func:`~ostree_repo.repository.usage`)."""
+        return self._portal.call(lambda: usage(self.manager, name, version, by))
+
+    def generate_deltas(
+        self, name: str, pairs: Sequence[tuple[str | None, str]], **options: Any
+    ) -> VersionRecord | None:
+        """Make static deltas ``(from or None, to)`` in a new version of ``name`` (see
+        :func:`~ostree_repo.repository.generate_deltas` for the options)."""
+        return self._portal.call(lambda: generate_deltas(self.manager, name, pairs, **options))
+
+    def delete_deltas(self, name: str, names: Sequence[str]) -> VersionRecord | None:
+        """A new version of ``name`` without the static deltas ``names``."""
+        return self._portal.call(lambda: delete_deltas(self.manager, name, names))
 
     def sync(self, name: str, url: str, **options: Any) -> SyncResult:
         """Sync ``name`` from an OSTree HTTP server (options: ``sync_repository``)."""

@@ -324,7 +324,8 @@ def _fsck_args(parser: argparse.ArgumentParser) -> None:
 def _fsck_text(report: FsckReport) -> str:
     head = f"{report.repository} version {report.version}: "
     if report.ok and not report.repaired:
-        return head + f"{report.objects} objects and {report.blobs} blobs OK"
+        blobs = f"{report.blobs} blob" + ("" if report.blobs == 1 else "s")
+        return head + f"{report.objects} objects and {blobs} OK"
     lines = [
         head + f"{report.objects} objects, {report.blobs} blobs: "
         f"{len(report.missing)} missing, {len(report.corrupt)} corrupt, "
