@@ -294,16 +294,6 @@ PUBLIC: dict[str, list[str]] = {
 #: those names. The lanes settling these surfaces (store, sync, signing) each remove their
 #: entries (making the names internal or exporting them) when their surface is right.
 NOT_YET_SETTLED: dict[str, set[str]] = {
-    "ostree_repo.sync.http1": {
-        "DEFAULT_PORTS",
-        "MAX_HEAD",
-        "BodyTooLargeError",
-        "Client",
-        "FallbackError",
-        "HTTPError",
-        "HTTPTimeoutError",
-        "Response",
-    },
     "ostree_repo.sync.remote": {"RemoteStats"},
     "ostree_repo.sync.walk": {"WalkStats", "fetch_trees"},
 }

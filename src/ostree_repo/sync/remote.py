@@ -1,7 +1,7 @@
 """HTTP access to a remote OSTree repository: retries, verification, streaming.
 
 :class:`Remote` sends its GETs with the lean pipelining HTTP/1.1 client of
-:mod:`ostree_repo.sync.http1` when it applies (``http://``, or ``https://`` without
+:mod:`ostree_repo.sync._h1client` when it applies (``http://``, or ``https://`` without
 HTTP/2; no proxy), and with httpx otherwise (proxies, HTTP/2) and for any response the
 lean client leaves to a full one (redirects, content codings). Every request is retried
 with exponential backoff on 408, 429 and 5xx replies, timeouts, connection resets and
@@ -41,7 +41,7 @@ from ostree_repo.objects import ObjectType, object_path, verify_bytes
 from ostree_repo.objects.verify import MAX_METADATA_SIZE
 from ostree_repo.repository.layout import blob_path
 from ostree_repo.store import CHUNK_SIZE, ObjectStore, Staging
-from ostree_repo.sync import http1
+from ostree_repo.sync import _h1client as http1
 from ostree_repo.sync.errors import RemoteChecksumError, RemoteError, UnsupportedRemoteError
 
 __all__ = ["Remote", "RemoteOptions", "RemoteStats"]
@@ -200,7 +200,7 @@ class Remote:
     """A remote repository at ``url``: ``async with Remote(url) as remote: ...``.
 
     ``concurrency`` is the number of requests in flight. They go through the lean
-    HTTP/1.1 client (:mod:`ostree_repo.sync.http1`: ``options.connections`` persistent
+    HTTP/1.1 client (:mod:`ostree_repo.sync._h1client`: ``options.connections`` persistent
     connections, requests pipelined on them) when the URL is ``http://``, or ``https://``
     and HTTP/2 is not to be used (``http2`` off or ``h2`` not installed), no proxy
     applies and ``options.lean`` is on; else, and for any reply the lean client cannot

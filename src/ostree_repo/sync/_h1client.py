@@ -6,13 +6,18 @@ a millisecond of CPU on each request, more than the transfer itself. :class:`Cli
 keeps a fixed number of keep-alive connections to one origin and pipelines GET requests
 on them (several requests written before the first response is read; responses come back
 in order). Per request it writes one preformatted request and parses one response head.
+The bytes are parsed by the sans-IO :class:`~ostree_repo.sync._h1parser.ResponseParser`
+(one per connection); this module does the I/O, the pipelining and the recovery.
 
 Each request takes a *ticket* on a connection: it writes its request (or lets the task
 that is already writing on that connection do it), waits until the response before its
 own has been read, then reads its own response head and, for bodies up to
 ``eager_limit``, its body, and hands the connection's read side to the next ticket. A
 larger body, a chunked body or one that lasts until the connection closes is streamed
-by the caller while it holds the read side.
+by the caller while it holds the read side. Tickets exist because HTTP/1.1 answers
+pipelined requests strictly in order on one byte stream: the ticket chain (each waits for
+the ``done`` event of the one before) is the order in which tasks may read, and a task
+never reads bytes that belong to another's response.
 
 What it handles: ``Content-Length``, ``Transfer-Encoding: chunked`` (with trailers),
 bodies delimited by the connection closing, ``Connection: close`` and HTTP/1.0 replies
@@ -54,6 +59,16 @@ from typing import Final
 import anyio
 import anyio.abc
 
+from ostree_repo.sync._h1parser import (
+    CLOSED,
+    END,
+    MAX_HEAD,
+    HTTPError,
+    ResponseHead,
+    ResponseParser,
+    UnsupportedFramingError,
+)
+
 __all__ = [
     "DEFAULT_PORTS",
     "MAX_HEAD",
@@ -65,16 +80,10 @@ __all__ = [
     "Response",
 ]
 
-#: Largest response head accepted (status line and headers), in bytes.
-MAX_HEAD: Final = 64 * 1024
-#: Longest chunk-size line or trailer line of a chunked body.
-MAX_LINE: Final = 4096
 #: Bytes asked for per receive (anyio streams).
 RECEIVE_SIZE: Final = 256 * 1024
 #: Unread bytes buffered before an asyncio connection stops reading from its socket.
 HIGH_WATER: Final = 1024 * 1024
-#: Consumed bytes at the head of a buffer that are dropped when more arrive.
-COMPACT_AT: Final = 64 * 1024
 #: A body left unread up to this size is read and dropped to keep the connection.
 DRAIN_LIMIT: Final = 1024 * 1024
 #: Times one request is sent again for free when a reused connection closes right under it.
@@ -83,8 +92,6 @@ MAX_FREE_RESENDS: Final = 3
 DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_FIELDS = re.compile(r"(?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n]*)*")
-_FIELD = re.compile(r"\r\n([^:]+):[ \t]*([^\r\n]*)")
 _CONNECTION_ERRORS = (
     OSError,
     ssl.SSLError,
@@ -92,11 +99,6 @@ _CONNECTION_ERRORS = (
     anyio.ClosedResourceError,
     anyio.EndOfStream,
 )
-
-
-class HTTPError(Exception):
-    """The request failed in a way worth retrying: a lost connection, a timeout, a
-    response that breaks the protocol, a truncated body. Never carries request headers."""
 
 
 class HTTPTimeoutError(HTTPError):
@@ -117,7 +119,14 @@ class BodyTooLargeError(Exception):
 
 
 class _ResendError(Exception):
-    """The request got no answer on its connection through no fault of its own."""
+    """The request got no answer on its connection through no fault of its own.
+
+    A server may close an idle keep-alive connection at any time, and pipelined requests
+    behind a response that said ``Connection: close`` are never answered: such requests
+    are sent again on another connection, without counting as a failure. ``free``
+    resends (the request was never reached) are unlimited; a reused connection closing
+    right under the request itself is allowed :data:`MAX_FREE_RESENDS` times, so that a
+    server that always drops a request is not asked forever."""
 
     def __init__(self, free: bool) -> None:
         super().__init__()
@@ -132,40 +141,29 @@ class Response:
     :meth:`read` or :meth:`chunks` inside the ``async with client.stream(...)`` block."""
 
     __slots__ = (
-        "_chunk_left",
         "_conn",
-        "_framing",
-        "_left",
         "_ticket",
         "body",
         "close",
         "complete",
+        "framing",
         "headers",
         "length",
         "reason",
         "status",
     )
 
-    def __init__(
-        self,
-        conn: _Connection,
-        ticket: _Ticket,
-        status: int,
-        reason: str,
-        headers: dict[str, str],
-    ) -> None:
+    def __init__(self, conn: _Connection, ticket: _Ticket, head: ResponseHead) -> None:
         self._conn = conn
         self._ticket = ticket
-        self.status = status
-        self.reason = reason
-        self.headers = headers
-        self.length: int | None = None
+        self.status = head.status
+        self.reason = head.reason
+        self.headers = head.headers
+        self.length = head.length
+        self.framing = head.framing
+        self.close = head.close
         self.body: bytes | None = None
-        self.close = False
         self.complete = False
-        self._framing = "length"  # "length", "chunked" or "close"
-        self._left = 0  # body bytes left ("length"), bytes left in the current chunk
-        self._chunk_left = -1  # "chunked": -1 before a size line, -2 after the last chunk
 
     async def read(self, limit: int) -> bytes:
         """The whole body; :class:`BodyTooLargeError` beyond ``limit`` bytes."""
@@ -213,7 +211,12 @@ class _BodyIterator:
 
 
 class _Ticket:
-    """A request's place on a connection: its index and the turn of the read side."""
+    """A request's place on a connection: its index and the turn of the read side.
+
+    ``previous`` is set when the response before this one has been read (or given up),
+    so the read side passes from ticket to ticket in the order the requests were
+    written; ``done`` is this ticket's turn ending (set exactly once, by
+    :meth:`_Connection.release`)."""
 
     __slots__ = ("done", "index", "previous")
 
@@ -232,8 +235,7 @@ class _Connection:
 
     def __init__(self, client: Client) -> None:
         self.client = client
-        self.buf = bytearray()
-        self.pos = 0
+        self.parser = ResponseParser()
         self.tail: anyio.Event | None = None
         self.submitted = 0
         self.inflight = 0
@@ -256,20 +258,13 @@ class _Connection:
         """Write queued requests if this transport needs a task to do it."""
 
     async def _fill(self) -> bool:
-        """Wait for more bytes in :attr:`buf`; False at the end of the stream."""
+        """Wait for more bytes and feed them to :attr:`parser`; at the end of the stream
+        feed it the end and return False."""
         raise NotImplementedError
 
     async def _shutdown(self) -> None:
         """Close the transport."""
         raise NotImplementedError
-
-    def _compact(self) -> None:
-        if self.pos:
-            if self.pos >= len(self.buf):
-                self.buf.clear()
-            else:
-                del self.buf[: self.pos]
-            self.pos = 0
 
     # -- requests ----------------------------------------------------------------------
 
@@ -349,10 +344,15 @@ class _Connection:
         in order, until one cannot be read whole within ``limit`` bytes, the server
         closes or something fails: the connection is then given up (never left with a
         body half read) and the remaining results stay None. Once the bodies add up to
-        ``budget`` bytes no more requests are sent (those results stay None too)."""
+        ``budget`` bytes no more requests are sent (those results stay None too).
+
+        The whole batch is one ticket: no other task reads or writes on the connection
+        meanwhile, so a window of ``pipeline`` requests can be kept in flight (one sent
+        for each answer read) without a ticket, event or context manager per request."""
         total = len(requests)
         sent = received = 0
         depth = self.client.pipeline
+        parser = self.parser
         try:
             if ticket.index == 0:
                 await self._open()
@@ -374,29 +374,21 @@ class _Connection:
                 head = await self._head()
                 if head is None:
                     raise HTTPError("connection closed")
-                response = _parse_head(self, ticket, head)
-                while 100 <= response.status < 200:
-                    if response.status == 101:
-                        raise HTTPError("unexpected 101 Switching Protocols")
-                    head = await self._head()
-                    if head is None:
-                        raise HTTPError("connection closed")
-                    response = _parse_head(self, ticket, head)
-                length = response.length
+                length = head.length
                 if (
                     length is None
                     or length > limit
-                    or response._framing != "length"
-                    or _fallback_reason(response) is not None
+                    or head.framing != "length"
+                    or _fallback_reason(head) is not None
                 ):
                     self.kill(HTTPError("response left to a single request"))
                     return
                 if self.served == 0:
-                    self.client.keepalive = not response.close
-                body = await self._exact(length) if length else b""
-                response._left = 0
-                self._complete(response)  # retires the connection after "close"
-                results[index] = (response.status, body)
+                    self.client.keepalive = not head.close
+                while (body := parser.body_whole()) is None:
+                    await self._fill()
+                self._served(head.close)  # retires the connection after "close"
+                results[index] = (head.status, body)
                 received += len(body)
                 if sent < total and self.usable and received < budget:
                     self._queue(requests[sent])
@@ -405,7 +397,7 @@ class _Connection:
                     await self._push()
         except HTTPError as e:
             self.kill(e)
-        except FallbackError:
+        except (FallbackError, UnsupportedFramingError):
             self.kill(HTTPError("response left to a full client"))
         except BaseException:
             self.kill(HTTPError("interrupted"))
@@ -413,155 +405,72 @@ class _Connection:
 
     # -- reading -----------------------------------------------------------------------
 
-    async def _head(self) -> bytes | None:
-        """The next response head (without its final blank line); None if the stream
-        ended before its first byte."""
-        while True:
-            end = self.buf.find(b"\r\n\r\n", self.pos)
-            if end >= 0:
-                if end - self.pos > MAX_HEAD:
-                    raise HTTPError(f"response head exceeds {MAX_HEAD} bytes")
-                head = bytes(self.buf[self.pos : end])
-                self.pos = end + 4
-                return head
-            if len(self.buf) - self.pos > MAX_HEAD:
-                raise HTTPError(f"response head exceeds {MAX_HEAD} bytes")
-            started = len(self.buf) > self.pos
-            if not await self._fill():
-                if started:
-                    raise HTTPError("connection closed in the middle of a response head")
-                return None
+    async def _head(self) -> ResponseHead | None:
+        """The next response head; None if the stream ended before its first byte."""
+        parser = self.parser
+        while (head := parser.next_head()) is None:
+            await self._fill()  # (after the end of the stream, next_head never gives None)
+        return None if head is CLOSED else head
 
     async def _response(self, ticket: _Ticket) -> Response:
-        while True:
-            try:
-                head = await self._head()
-            except HTTPTimeoutError:
-                raise
-            except HTTPError:
-                if self.served > 0 and len(self.buf) == self.pos:
-                    raise _ResendError(free=False) from None  # a reused connection went away
-                raise
-            if head is None:
-                if self.served == 0:
-                    raise HTTPError("the server closed the connection without a response")
-                raise _ResendError(free=False)
-            response = _parse_head(self, ticket, head)
-            if 100 <= response.status < 200:
-                if response.status == 101:
-                    raise HTTPError("unexpected 101 Switching Protocols")
-                continue  # interim response; the real one follows
-            break
+        try:
+            head = await self._head()
+        except HTTPTimeoutError:
+            raise
+        except UnsupportedFramingError as e:
+            self.kill(HTTPError(str(e)))
+            raise FallbackError(str(e), e.status) from None
+        except HTTPError:
+            if self.served > 0 and not self.parser.buffered:
+                raise _ResendError(free=False) from None  # a reused connection went away
+            raise
+        if head is None:
+            if self.served == 0:
+                raise HTTPError("the server closed the connection without a response")
+            raise _ResendError(free=False)
+        response = Response(self, ticket, head)
         client = self.client
         if self.served == 0:
             client.keepalive = not response.close
-        if response.length is not None and response.length <= client.eager_limit:
-            response.body = await self._exact(response.length)
-            response._left = 0
+        length = response.length
+        if length is not None and length <= client.eager_limit:
+            parser = self.parser
+            while (body := parser.body_whole()) is None:
+                await self._fill()
+            response.body = body
             self._complete(response)
             await self.release(ticket)
         return response
-
-    async def _exact(self, n: int) -> bytes:
-        while len(self.buf) - self.pos < n:
-            if not await self._fill():
-                raise HTTPError(
-                    f"connection closed after {len(self.buf) - self.pos} of {n} body bytes "
-                    "(truncated body)"
-                )
-        data = bytes(memoryview(self.buf)[self.pos : self.pos + n])
-        self.pos += n
-        return data
-
-    async def _line(self) -> bytes:
-        while True:
-            end = self.buf.find(b"\r\n", self.pos)
-            if end >= 0:
-                if end - self.pos > MAX_LINE:
-                    raise HTTPError("chunked body: line too long")
-                line = bytes(self.buf[self.pos : end])
-                self.pos = end + 2
-                return line
-            if len(self.buf) - self.pos > MAX_LINE:
-                raise HTTPError("chunked body: line too long")
-            if not await self._fill():
-                raise HTTPError("connection closed in a chunked body (truncated body)")
-
-    async def _available(self) -> int:
-        """Bytes buffered, receiving some if there are none; 0 at the end of the stream."""
-        if len(self.buf) == self.pos and not await self._fill():
-            return 0
-        return len(self.buf) - self.pos
-
-    def _take(self, n: int) -> bytes:
-        data = bytes(memoryview(self.buf)[self.pos : self.pos + n])
-        self.pos += n
-        return data
 
     async def body_part(self, response: Response) -> bytes | None:
         """The next piece of ``response``'s body; None after the last."""
         if response.complete:
             return None
-        if response._framing == "length":
-            if response._left == 0:
-                self._complete(response)
-                return None
-            have = await self._available()
-            if not have:
-                raise HTTPError(
-                    f"connection closed with {response._left} body bytes missing (truncated body)"
-                )
-            part = self._take(min(have, response._left))
-            response._left -= len(part)
-            if response._left == 0:
-                self._complete(response)
-            return part
-        if response._framing == "close":
-            have = await self._available()
-            if not have:
-                self._complete(response)
-                return None
-            return self._take(have)
-        # chunked
-        while response._chunk_left <= 0:
-            if response._chunk_left == 0:  # the CRLF after a chunk's data
-                if await self._exact(2) != b"\r\n":
-                    raise HTTPError("chunked body: missing CRLF after chunk data")
-                response._chunk_left = -1
-            size_line = (await self._line()).split(b";", 1)[0].strip()
-            if not size_line or not all(c in b"0123456789abcdefABCDEF" for c in size_line):
-                raise HTTPError("chunked body: bad chunk size")
-            if len(size_line) > 16:
-                raise HTTPError("chunked body: chunk size too large")
-            size = int(size_line, 16)
-            if size == 0:
-                trailer = 0
-                while await self._line():
-                    trailer += 1
-                    if trailer > 100:
-                        raise HTTPError("chunked body: too many trailer fields")
-                self._complete(response)
-                return None
-            response._chunk_left = size
-        have = await self._available()
-        if not have:
-            raise HTTPError("connection closed in a chunked body (truncated body)")
-        part = self._take(min(have, response._chunk_left))
-        response._chunk_left -= len(part)
+        parser = self.parser
+        while (part := parser.next_data()) is None:
+            await self._fill()  # (after the end of the stream, next_data never gives None)
+        if part is END:
+            self._complete(response)
+            return None
+        if not parser.in_body:
+            self._complete(response)  # that was the last piece
         return part
+
+    def _served(self, close: bool) -> None:
+        self.served += 1
+        if close:
+            self.retire()  # requests written behind this one get sent elsewhere
 
     def _complete(self, response: Response) -> None:
         response.complete = True
-        self.served += 1
-        if response.close:
-            self.retire()  # requests written behind this one get sent elsewhere
+        self._served(response.close)
 
     async def finish(self, response: Response, ok: bool) -> None:
         """After the caller is done with ``response``: read what is left of a small
         body (when ``ok``) or give the connection up, then pass the read side on."""
         try:
             if not response.complete:
-                if ok and response._framing != "close":
+                if ok and response.framing != "close":
                     drained = 0
                     while (part := await self.body_part(response)) is not None:
                         drained += len(part)
@@ -580,7 +489,7 @@ class _Connection:
 
 
 class _AsyncioConnection(_Connection, asyncio.Protocol):
-    """A connection on asyncio's transport and protocol API: bytes land in the buffer
+    """A connection on asyncio's transport and protocol API: bytes land in the parser
     as they arrive, requests queued in one loop iteration go out in one write."""
 
     def __init__(self, client: Client) -> None:
@@ -602,11 +511,12 @@ class _AsyncioConnection(_Connection, asyncio.Protocol):
         self._flush()
 
     def data_received(self, data: bytes) -> None:
-        # (readers never hold a position across a wait, so the buffer may move now)
-        if self.pos > COMPACT_AT:
-            self._compact()  # else a reader that never waits would keep every byte
-        self.buf += data
-        if len(self.buf) - self.pos > HIGH_WATER and not self._paused and self._transport:
+        # (readers never hold a buffer position across a wait, so the parser may compact
+        # its buffer now; it does once enough was consumed, else a reader that never
+        # waits would keep every byte)
+        parser = self.parser
+        parser.feed(data)
+        if parser.buffered > HIGH_WATER and not self._paused and self._transport:
             self._transport.pause_reading()
             self._paused = True
         self._wake()
@@ -661,13 +571,14 @@ class _AsyncioConnection(_Connection, asyncio.Protocol):
         self._out.clear()
 
     async def _fill(self) -> bool:
-        self._compact()
+        parser = self.parser
+        parser.compact()
         if self._paused and self._transport is not None:
             self._transport.resume_reading()
             self._paused = False
         if self._eof or self.closed:
             return self._ended()
-        have = len(self.buf)
+        have = parser.buffered
         waiter = self._loop.create_future()
         self._waiter = waiter
         timer = self._loop.call_later(self.client.timeout, _expire, waiter)
@@ -678,13 +589,14 @@ class _AsyncioConnection(_Connection, asyncio.Protocol):
         finally:
             timer.cancel()
             self._waiter = None
-        return len(self.buf) > have or self._ended()
+        return parser.buffered > have or self._ended()
 
     def _ended(self) -> bool:
         if self._lost is not None:
             raise HTTPError(f"connection lost: {_why(self._lost)}")
         if self.closed:
             raise HTTPError("connection closed")
+        self.parser.feed_eof()
         return False
 
     async def _shutdown(self) -> None:
@@ -755,18 +667,20 @@ class _StreamConnection(_Connection):
     async def _fill(self) -> bool:
         stream = self._stream
         if stream is None or self.closed:
+            self.parser.feed_eof()
             return False
         try:
             with anyio.fail_after(self.client.timeout):
                 data = await stream.receive(RECEIVE_SIZE)
         except anyio.EndOfStream:
+            self.parser.feed_eof()
             return False
         except TimeoutError:
             raise HTTPTimeoutError(f"no data for {self.client.timeout:g} s (timed out)") from None
         except _CONNECTION_ERRORS as e:
             raise HTTPError(f"connection lost: {_why(e)}") from None
-        self._compact()
-        self.buf += data
+        self.parser.compact()
+        self.parser.feed(data)
         return True
 
     async def _shutdown(self) -> None:
@@ -775,7 +689,7 @@ class _StreamConnection(_Connection):
                 await self._stream.aclose()
 
 
-def _fallback_reason(response: Response) -> str | None:
+def _fallback_reason(response: Response | ResponseHead) -> str | None:
     """Why a full client should handle ``response`` (None when this one can)."""
     if 300 <= response.status < 400 and response.status != 304:
         return f"redirected (HTTP {response.status})"
@@ -791,63 +705,6 @@ def _why(e: BaseException) -> str:
     if not str(e) and cause is not None:
         text = f"{type(e).__name__}: {cause}"
     return text
-
-
-def _parse_head(conn: _Connection, ticket: _Ticket, head: bytes) -> Response:
-    text = head.decode("latin-1")
-    status_end = text.find("\r\n")
-    status_line = text if status_end < 0 else text[:status_end]
-    version = status_line[:9]
-    code = status_line[9:12]
-    if (
-        version not in ("HTTP/1.1 ", "HTTP/1.0 ")
-        or len(code) != 3
-        or not code.isdigit()
-        or not code.isascii()
-        or status_line[12:13] not in ("", " ")
-    ):
-        raise HTTPError(f"not an HTTP/1.x status line: {status_line[:80]!r}")
-    reason = status_line[13:]
-    if "\r" in reason or "\n" in reason or "\0" in text:
-        raise HTTPError("bad character in the response head")
-    headers: dict[str, str] = {}
-    if status_end >= 0:
-        fields = text[status_end:]
-        # one pass checks every line (token, colon, no stray CR/LF), one collects them
-        if _FIELDS.fullmatch(fields) is None:
-            raise HTTPError("malformed header line in the response head")
-        for name, raw in _FIELD.findall(fields):
-            key = name.lower()
-            value = raw.rstrip(" \t")
-            headers[key] = f"{headers[key]}, {value}" if key in headers else value
-    response = Response(conn, ticket, int(code), reason, headers)
-    connection = headers.get("connection")
-    tokens = {t.strip().lower() for t in connection.split(",")} if connection else set()
-    response.close = "close" in tokens or (version == "HTTP/1.0 " and "keep-alive" not in tokens)
-    status = response.status
-    if 100 <= status < 200 or status in (204, 304):
-        response.length = 0
-        return response
-    coding = headers.get("transfer-encoding")
-    if coding is not None:
-        if coding.strip().lower() != "chunked":
-            conn.kill(HTTPError(f"transfer coding {coding!r}"))
-            raise FallbackError(f"transfer coding {coding!r}", status)
-        response._framing = "chunked"
-        if "content-length" in headers:
-            response.close = True  # RFC 9112 6.3: chunked wins, then the connection closes
-        return response
-    length = headers.get("content-length")
-    if length is not None:
-        values = {v.strip() for v in length.split(",")}
-        declared = values.pop() if len(values) == 1 else ""
-        if not declared.isdigit() or not declared.isascii() or len(declared) > 18:
-            raise HTTPError(f"bad Content-Length: {length[:40]!r}")
-        response.length = response._left = int(declared)
-        return response
-    response._framing = "close"
-    response.close = True
-    return response
 
 
 class Client:
@@ -965,6 +822,12 @@ class Client:
             self._active -= 1
 
     def _pick(self) -> _Connection:
+        """The connection for the next request: the least busy one below the pipeline
+        depth, or a new one while there is room (spreading requests before queueing
+        them behind others). Until the first answer shows that the server keeps
+        connections open, each connection carries one request at a time: pipelining to
+        a server that closes after each response would only make every request behind
+        the first wait and be sent again."""
         if self.keepalive:
             depth, most = self.pipeline, self.connections
             if len(self._conns) > most:  # opened before pipelining was known to work
@@ -995,7 +858,12 @@ class Client:
     def _borrow(self) -> _Connection:
         """A connection for :meth:`get_many` alone, out of :attr:`_conns` (so no other
         request is written on it): an idle one, a new one if there is room, else the
-        least busy one (its requests in flight are answered before the borrower's)."""
+        least busy one (its requests in flight are answered before the borrower's).
+
+        Taking it out of :attr:`_conns` is what makes the borrower the only writer and
+        reader after the tickets already on it; :attr:`_borrowed` keeps the connection
+        count within ``connections`` while it is out; :meth:`get_many` puts it back
+        when the batch leaves it usable."""
         best: _Connection | None = None
         for conn in self._conns:
             if best is None or conn.inflight < best.inflight:

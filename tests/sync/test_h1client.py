@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from ostree_repo.sync import http1
+from ostree_repo.sync import _h1client as http1
 from ostree_repo.sync.remote import Remote, RemoteOptions
 
 from .servers import FaultServer, Request, ScriptServer, response
