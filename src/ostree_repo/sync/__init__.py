@@ -9,19 +9,24 @@
 """
 
 from ostree_repo.sync.errors import (
+    InvalidOptionsError,
     RemoteChecksumError,
     RemoteError,
     SyncError,
     UnsupportedRemoteError,
 )
-from ostree_repo.sync.remote import Remote, RemoteOptions
+from ostree_repo.sync.options import RemoteKeywords, RemoteOptions
+from ostree_repo.sync.remote import Remote, RemoteStats
 from ostree_repo.sync.sync import SyncProgress, SyncResult, select_refs, sync_repository
 
 __all__ = [
+    "InvalidOptionsError",
     "Remote",
     "RemoteChecksumError",
     "RemoteError",
+    "RemoteKeywords",
     "RemoteOptions",
+    "RemoteStats",
     "SyncError",
     "SyncProgress",
     "SyncResult",

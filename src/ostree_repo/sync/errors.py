@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from ostree_repo.errors import ChecksumMismatchError, OstreeRepoError
 
-__all__ = ["RemoteChecksumError", "RemoteError", "SyncError", "UnsupportedRemoteError"]
+__all__ = [
+    "InvalidOptionsError",
+    "RemoteChecksumError",
+    "RemoteError",
+    "SyncError",
+    "UnsupportedRemoteError",
+]
 
 
 class SyncError(OstreeRepoError):
     """A sync could not be completed (no version was made)."""
+
+
+class InvalidOptionsError(SyncError, ValueError):
+    """Options that cannot work (a concurrency below 1, a negative timeout)."""
 
 
 class UnsupportedRemoteError(SyncError):

@@ -1,50 +1,56 @@
 """HTTP access to a remote OSTree repository: retries, verification, streaming.
 
-:class:`Remote` sends its GETs with the lean pipelining HTTP/1.1 client of
-:mod:`ostree_repo.sync._h1client` when it applies (``http://``, or ``https://`` without
-HTTP/2; no proxy), and with httpx otherwise (proxies, HTTP/2) and for any response the
-lean client leaves to a full one (redirects, content codings). Every request is retried
+:class:`Remote` sends its GETs through a list of transports
+(:class:`~ostree_repo.sync._transport.Transport`), chosen for the URL and the options by
+:func:`choose_transports`: the built-in pipelining HTTP/1.1 client
+(:mod:`ostree_repo.sync._h1transport`) where it applies, then httpx
+(:mod:`ostree_repo.sync._httpx_transport`) for what it leaves (redirects, content
+codings), or httpx alone (proxies, HTTP/2 when asked for). Every request is retried
 with exponential backoff on 408, 429 and 5xx replies, timeouts, connection resets and
 truncated bodies; a body that fails verification is fetched again, then reported.
 Objects are verified before they are stored (large ones while they stream, never held
 in memory), so no byte that does not match its name is ever stored.
 
-:meth:`Remote.fetch_small_objects` fetches a group of small objects in one pipelined
-batch of the lean client; what the batch does not answer with a 2xx and a small body is
-left to the caller, to be fetched one by one with the retries above.
+:meth:`Remote.fetch_small_objects` fetches a group of small objects in one batch of the
+first transport (pipelined, with the built-in client); what the batch does not answer
+with a 2xx and a small body is left to the caller, to be fetched one by one with the
+retries above.
 """
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import hashlib
 import importlib.util
-import math
 import os
 import random
 import ssl
 import urllib.parse
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Protocol, Self, TypeVar
+from typing import Self, TypeVar
 
 import anyio
 import attrs
-import certifi
-import httpx
 
-from ostree_repo import __version__
 from ostree_repo._urls import redact_url
 from ostree_repo.errors import ChecksumMismatchError, InvalidObjectError
 from ostree_repo.objects import ObjectType, object_path, verify_bytes
 from ostree_repo.objects.verify import MAX_METADATA_SIZE
 from ostree_repo.repository.layout import blob_path
 from ostree_repo.store import CHUNK_SIZE, ObjectStore, Staging
-from ostree_repo.sync import _h1client as http1
+from ostree_repo.sync._transport import (
+    DeclinedError,
+    Deferred,
+    Reply,
+    Transport,
+    TransportError,
+)
 from ostree_repo.sync.errors import RemoteChecksumError, RemoteError, UnsupportedRemoteError
+from ostree_repo.sync.options import RemoteOptions
 
-__all__ = ["Remote", "RemoteOptions", "RemoteStats"]
+__all__ = ["Remote", "RemoteStats"]
 
 _T = TypeVar("_T")
 
@@ -57,42 +63,12 @@ SMALL_BODY = CHUNK_SIZE
 #: Body bytes one batch of :meth:`Remote.fetch_small_objects` collects at most before it
 #: sends no more requests (bounded memory with large objects; the rest go one by one).
 BATCH_BUDGET = 4 * 1024 * 1024
-#: Connections of the lean HTTP/1.1 client (requests in flight are spread over them).
-CONNECTIONS = 8
-
-
-@attrs.frozen
-class RemoteOptions:
-    """How to talk to the remote.
-
-    ``verify``: True, False or the path of a CA bundle. ``cert``: a client certificate
-    (path, or (cert, key)). ``headers``: extra headers on every request (tokens; never
-    echoed in errors). ``proxy``: a proxy URL. ``http2``: use HTTP/2 for ``https://``
-    when the ``h2`` package is installed. ``timeout``: seconds for connect, read and write
-    (a stalled body counts). ``retries``: attempts after the first; ``backoff``: first
-    delay in seconds, doubled each time up to ``max_backoff``. ``trust_env``: honour the
-    ``*_PROXY`` environment variables (httpx's rule). ``lean``: use the built-in
-    pipelining HTTP/1.1 client where it applies (see :class:`Remote`); False sends
-    everything through httpx. ``connections``: connections of the built-in client.
-    """
-
-    headers: Mapping[str, str] = attrs.field(factory=dict)
-    timeout: float = 30.0
-    retries: int = 5
-    backoff: float = 0.25
-    max_backoff: float = 10.0
-    verify: bool | str = True
-    cert: str | tuple[str, str] | None = None
-    proxy: str | None = None
-    http2: bool = True
-    trust_env: bool = True
-    lean: bool = True
-    connections: int = CONNECTIONS
 
 
 @attrs.define
 class RemoteStats:
-    """What went over the wire."""
+    """What went over the wire: requests sent (each attempt counts), retries, body
+    bytes received and objects fetched."""
 
     requests: int = 0
     retries: int = 0
@@ -100,57 +76,12 @@ class RemoteStats:
     objects: int = 0
 
 
-class _TransientError(Exception):
-    """A failure worth retrying (status, network, or a body that did not verify)."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class _Reply(Protocol):
-    """A response as the consumers see it, whichever client fetched it."""
-
-    @property
-    def status(self) -> int: ...
-
-    @property
-    def length(self) -> int | None:
-        """The Content-Length, if any."""
-
-    @property
-    def body(self) -> bytes | None:
-        """The whole body when the client already read it, else None."""
-
-    def chunks(self) -> AsyncIterator[bytes]:
-        """The body in pieces."""
-
-
-class _HttpxReply:
-    """An httpx response as a :class:`_Reply`."""
-
-    body = None
-
-    def __init__(self, response: httpx.Response) -> None:
-        self.response = response
-        self.status = response.status_code
-        length = response.headers.get("content-length")
-        self.length = int(length) if length is not None and length.isdigit() else None
-
-    def chunks(self) -> AsyncIterator[bytes]:
-        return self.response.aiter_bytes(CHUNK_SIZE)
-
-
-class _UseHttpx(Exception):  # noqa: N818 - a signal, not an error
-    """The lean client left this request to httpx."""
-
-
 def _h2_available() -> bool:
     return importlib.util.find_spec("h2") is not None
 
 
-def _ssl_context(options: RemoteOptions) -> ssl.SSLContext:
-    """The TLS settings: CA bundle (certifi's by default), client certificate."""
+def ssl_context(options: RemoteOptions) -> ssl.SSLContext:
+    """The TLS settings: CA bundle (certifi's by default, as httpx), client certificate."""
     if isinstance(options.verify, str):
         path = options.verify
         ctx = ssl.create_default_context(
@@ -158,6 +89,8 @@ def _ssl_context(options: RemoteOptions) -> ssl.SSLContext:
             capath=path if os.path.isdir(path) else None,
         )
     else:
+        import certifi
+
         ctx = ssl.create_default_context(cafile=certifi.where())
         if not options.verify:
             ctx.check_hostname = False
@@ -196,71 +129,89 @@ def _proxied(url: str, options: RemoteOptions) -> bool:
     return bypass is None or not bypass(parts.hostname or "", proxies)
 
 
+def choose_transports(
+    base: str, options: RemoteOptions, tls: Callable[[], ssl.SSLContext]
+) -> list[Transport]:
+    """The transports for the remote at ``base``, in the order a request tries them.
+
+    * The built-in HTTP/1.1 client first, whenever it applies: ``options.lean``, no
+      proxy, and not ``https://`` with ``http2=True`` (and ``h2`` installed); then httpx
+      for the responses it leaves (redirects, content codings).
+    * Else httpx alone: HTTP/2 for ``https://`` when ``h2`` is installed and ``http2``
+      is not False (through a proxy, or when asked for), HTTP/1.1 otherwise.
+
+    By measurement (``docs/sync.md``), the built-in client is faster than HTTP/2 through
+    httpx on https, so installing ``h2`` moves no sync to HTTP/2 unless ``http2=True``
+    (or a proxy leaves httpx as the only choice). ``tls`` makes the SSL context (once,
+    when a transport needs it). httpx is imported only when a request reaches it.
+    """
+    https = urllib.parse.urlsplit(base).scheme == "https"
+    h2 = https and options.http2 is not False and _h2_available()
+
+    def httpx_transport(http2: bool) -> Transport:
+        from ostree_repo.sync._httpx_transport import HttpxTransport
+
+        return HttpxTransport(base, options, tls(), http2=http2)
+
+    if options.lean and not _proxied(base, options) and not (h2 and options.http2):
+        from ostree_repo.sync._h1transport import H1Transport
+
+        try:
+            lean = H1Transport(base, options, tls() if https else None, eager_limit=SMALL_BODY)
+        except ValueError:  # a URL or header it cannot send as it is: httpx decides
+            pass
+        else:
+            fallback = functools.partial(httpx_transport, h2)
+            name = "httpx-http2" if h2 else "httpx-http1"
+            return [lean, Deferred(name, fallback)]
+    name = "httpx-http2" if h2 else "httpx-http1"
+    return [Deferred(name, functools.partial(httpx_transport, h2))]
+
+
 class Remote:
     """A remote repository at ``url``: ``async with Remote(url) as remote: ...``.
 
-    ``concurrency`` is the number of requests in flight. They go through the lean
-    HTTP/1.1 client (:mod:`ostree_repo.sync._h1client`: ``options.connections`` persistent
-    connections, requests pipelined on them) when the URL is ``http://``, or ``https://``
-    and HTTP/2 is not to be used (``http2`` off or ``h2`` not installed), no proxy
-    applies and ``options.lean`` is on; else, and for any reply the lean client cannot
-    handle (redirects, content codings), through httpx.
+    ``options.concurrency`` requests are in flight at most (``concurrency`` overrides
+    it). Requests go through the transports :func:`choose_transports` picks: the
+    built-in pipelining HTTP/1.1 client (``options.connections`` persistent connections)
+    where it applies, httpx otherwise and for the replies the built-in client cannot
+    handle (redirects, content codings).
     """
 
     def __init__(
-        self, url: str, options: RemoteOptions | None = None, *, concurrency: int = 32
+        self, url: str, options: RemoteOptions | None = None, *, concurrency: int | None = None
     ) -> None:
         self.base = check_url(url)
-        self.options = options or RemoteOptions()
+        options = options or RemoteOptions()
+        if concurrency is not None:
+            options = attrs.evolve(options, concurrency=concurrency)
+        self.options = options
+        self.concurrency = options.concurrency
         self.stats = RemoteStats()
-        self.concurrency = max(1, concurrency)
-        self._limiter = anyio.CapacityLimiter(self.concurrency)
-        self._ssl = _ssl_context(self.options)  # one CA load shared by every client
-        # httpx: one client per request slot, each with a single keep-alive connection
-        # (httpx's pool costs O(connections) per request); made when first needed.
-        self._clients: list[httpx.AsyncClient] = []
-        self._idle: list[httpx.AsyncClient] = []
-        self._lean = self._lean_client()
+        self._ssl: ssl.SSLContext | None = None
+        self.transports = choose_transports(self.base, options, self._tls)
 
-    def _lean_client(self) -> http1.Client | None:
-        o = self.options
-        scheme = urllib.parse.urlsplit(self.base).scheme
-        if not o.lean or _proxied(self.base, o):
-            return None
-        if scheme == "https" and o.http2 and _h2_available():
-            return None
-        connections = max(1, min(o.connections, self.concurrency))
-        try:
-            return http1.Client(
-                self.base,
-                headers=o.headers,
-                user_agent=f"ostree-repo/{__version__}",
-                timeout=o.timeout,
-                connections=connections,
-                pipeline=math.ceil(self.concurrency / connections),
-                eager_limit=SMALL_BODY,
-                ssl_context=self._ssl,
-            )
-        except ValueError:  # a URL or header it cannot send as it is: httpx decides
-            return None
+    def _tls(self) -> ssl.SSLContext:
+        if self._ssl is None:  # one CA load shared by every transport
+            self._ssl = ssl_context(self.options)
+        return self._ssl
+
+    @property
+    def transport(self) -> str:
+        """The name of the transport requests try first (``"http1"``: the built-in
+        client; ``"httpx-http1"``, ``"httpx-http2"``)."""
+        return self.transports[0].name
 
     @property
     def lean(self) -> bool:
-        """Whether requests go through the lean HTTP/1.1 client."""
-        return self._lean is not None
+        """Whether requests go through the built-in HTTP/1.1 client first."""
+        return self.transport == "http1"
 
-    def _new_client(self) -> httpx.AsyncClient:
-        o = self.options
-        return httpx.AsyncClient(
-            headers={"User-Agent": f"ostree-repo/{__version__}", **dict(o.headers)},
-            timeout=httpx.Timeout(o.timeout),
-            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-            http2=o.http2 and _h2_available(),
-            verify=self._ssl,
-            proxy=o.proxy,
-            trust_env=o.trust_env,
-            follow_redirects=True,
-        )
+    @property
+    def batches(self) -> bool:
+        """Whether :meth:`fetch_small_objects` fetches in batches (else it leaves every
+        item to :meth:`store_object`)."""
+        return self.transports[0].batches
 
     async def __aenter__(self) -> Self:
         return self
@@ -272,22 +223,8 @@ class Remote:
 
     async def aclose(self) -> None:
         """Close the connections."""
-        if self._lean is not None:
-            await self._lean.aclose()
-        for client in self._clients:
-            await client.aclose()
-
-    @contextlib.asynccontextmanager
-    async def _client(self) -> AsyncIterator[httpx.AsyncClient]:
-        # the limiter guarantees that at most ``concurrency`` clients are in use
-        client = self._idle.pop() if self._idle else None
-        if client is None:
-            client = self._new_client()
-            self._clients.append(client)
-        try:
-            yield client
-        finally:
-            self._idle.append(client)
+        for transport in self.transports:
+            await transport.aclose()
 
     def url(self, path: str) -> str:
         """The full URL of ``path`` (redacted: no password)."""
@@ -298,7 +235,7 @@ class Remote:
     async def _request(
         self,
         path: str,
-        consume: Callable[[_Reply], Awaitable[_T]],
+        consume: Callable[[Reply], Awaitable[_T]],
         *,
         optional: bool,
         what: str,
@@ -309,25 +246,20 @@ class Remote:
         ``attempt``: how many attempts were already made (by a caller that fetched the
         body itself and found it bad)."""
         while True:
-            failure: _TransientError
+            failure: TransportError
             try:
-                if self._lean is not None:
-                    try:
-                        return await self._lean_attempt(path, consume, optional, what)
-                    except _UseHttpx:
-                        pass
-                return await self._httpx_attempt(path, consume, optional, what)
-            except _TransientError as e:
+                return await self._attempt(path, consume, optional, what)
+            except TransportError as e:
                 failure = e
             except ChecksumMismatchError as e:
                 if attempt >= self.options.retries:
                     raise RemoteChecksumError(e.expected, e.actual, self.url(path), what) from None
-                failure = _TransientError(str(e))
+                failure = TransportError(str(e))
             except InvalidObjectError as e:
                 if attempt >= self.options.retries:
                     shown = self.url(path)
                     raise RemoteError(f"{shown}: invalid {what}: {e}", url=shown) from None
-                failure = _TransientError(str(e))
+                failure = TransportError(str(e))
             if attempt >= self.options.retries:
                 shown = self.url(path)
                 raise RemoteError(
@@ -340,43 +272,29 @@ class Remote:
             delay = min(self.options.max_backoff, self.options.backoff * 2 ** (attempt - 1))
             await anyio.sleep(delay * (0.5 + random.random() / 2))
 
-    async def _lean_attempt(
+    async def _attempt(
         self,
         path: str,
-        consume: Callable[[_Reply], Awaitable[_T]],
+        consume: Callable[[Reply], Awaitable[_T]],
         optional: bool,
         what: str,
     ) -> _T | None:
-        assert self._lean is not None
-        self.stats.requests += 1
-        try:
-            async with self._lean.stream(path) as response:
-                return await self._respond(response, path, consume, optional, what)
-        except http1.FallbackError:
-            raise _UseHttpx from None
-        except http1.HTTPError as e:
-            raise _TransientError(str(e)) from None
-
-    async def _httpx_attempt(
-        self,
-        path: str,
-        consume: Callable[[_Reply], Awaitable[_T]],
-        optional: bool,
-        what: str,
-    ) -> _T | None:
-        async with self._limiter, self._client() as client:
+        """One attempt: the first transport that does not decline the response."""
+        for transport in self.transports:
             self.stats.requests += 1
             try:
-                async with client.stream("GET", self.base + path) as response:
-                    return await self._respond(_HttpxReply(response), path, consume, optional, what)
-            except httpx.TransportError as e:
-                raise _TransientError(f"{type(e).__name__}: {e}".rstrip(": ")) from None
+                async with transport.request(path) as reply:
+                    return await self._respond(reply, path, consume, optional, what)
+            except DeclinedError:
+                continue
+        shown = self.url(path)
+        raise RemoteError(f"{shown}: no HTTP client could read the response", url=shown)
 
     async def _respond(
         self,
-        reply: _Reply,
+        reply: Reply,
         path: str,
-        consume: Callable[[_Reply], Awaitable[_T]],
+        consume: Callable[[Reply], Awaitable[_T]],
         optional: bool,
         what: str,
     ) -> _T | None:
@@ -391,11 +309,11 @@ class Remote:
                 f"{shown}: HTTP {status}: {what} not found on the remote", url=shown, status=status
             )
         if status in RETRY_STATUSES:
-            raise _TransientError(f"HTTP {status}", status)
+            raise TransportError(f"HTTP {status}", status)
         shown = self.url(path)
         raise RemoteError(f"{shown}: HTTP {status} fetching {what}", url=shown, status=status)
 
-    async def _read(self, reply: _Reply, limit: int, what: str, path: str) -> bytes:
+    async def _read(self, reply: Reply, limit: int, what: str, path: str) -> bytes:
         length = reply.length
         if length is not None and length > limit:
             shown = self.url(path)
@@ -430,7 +348,7 @@ class Remote:
         (which raises ChecksumMismatchError or InvalidObjectError to have it fetched
         again)."""
 
-        async def consume(reply: _Reply) -> bytes:
+        async def consume(reply: Reply) -> bytes:
             data = await self._read(reply, limit, what, path)
             if check is not None:
                 check(data)
@@ -469,7 +387,7 @@ class Remote:
         ``attempt``: attempts already spent on this object.
         """
 
-        async def consume(reply: _Reply) -> int:
+        async def consume(reply: Reply) -> int:
             length = reply.length
             if length is not None and length <= SMALL_BODY:
                 data = await self._read(reply, SMALL_BODY, "object", path)
@@ -506,18 +424,20 @@ class Remote:
     async def fetch_small_objects(
         self, items: Sequence[tuple[str, ObjectType]]
     ) -> tuple[list[tuple[str, ObjectType, bytes]], list[tuple[str, ObjectType]]]:
-        """Fetch objects in one pipelined batch: (the objects fetched, with their bodies
+        """Fetch objects in one batch: (the objects fetched, with their bodies
         *unverified*, as ``store_object``'s ``small`` gets them; the items left to fetch
         one by one with :meth:`store_object`).
 
-        Only with the lean client (else every item is left over). Items whose reply
-        was not a 2xx with a body up to :data:`SMALL_BODY` are left over, so that errors,
-        retries and large bodies go through :meth:`store_object` as usual.
+        Only when the first transport batches (the built-in client pipelines the batch on
+        one connection; else every item is left over). Items whose reply was not a 2xx
+        with a body up to :data:`SMALL_BODY` are left over, so that errors, retries and
+        large bodies go through :meth:`store_object` as usual.
         """
-        if self._lean is None or not items:
+        transport = self.transports[0]
+        if not transport.batches or not items:
             return [], list(items)
         paths = [object_path(checksum, objtype) for checksum, objtype in items]
-        results = await self._lean.get_many(paths, SMALL_BODY, BATCH_BUDGET)
+        results = await transport.get_many(paths, SMALL_BODY, BATCH_BUDGET)
         fetched: list[tuple[str, ObjectType, bytes]] = []
         rest: list[tuple[str, ObjectType]] = []
         stats = self.stats
@@ -539,7 +459,7 @@ class Remote:
         """Fetch ``path`` into the store as the blob named ``digest`` (its SHA-256),
         streaming; the blob becomes visible only if the bytes hash to ``digest``."""
 
-        async def consume(reply: _Reply) -> str:
+        async def consume(reply: Reply) -> str:
             received = 0
 
             async def chunks() -> AsyncIterator[bytes]:

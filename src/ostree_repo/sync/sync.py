@@ -43,7 +43,8 @@ from ostree_repo.repository.manager import RepositoryManager
 from ostree_repo.repository.records import DeltaInfo, RepoConfig, VersionRecord
 from ostree_repo.signing.formats import SIGNATURE_KEYS, parse_signatures, signatures
 from ostree_repo.sync.errors import RemoteError, SyncError, UnsupportedRemoteError
-from ostree_repo.sync.remote import Remote, RemoteOptions, check_url
+from ostree_repo.sync.options import RemoteOptions
+from ostree_repo.sync.remote import Remote, check_url
 from ostree_repo.sync.walk import WalkStats, fetch_trees
 
 __all__ = ["SyncProgress", "SyncResult", "sync_repository"]
@@ -352,7 +353,7 @@ async def sync_repository(
     verify: bool | str = True,
     cert: str | tuple[str, str] | None = None,
     proxy: str | None = None,
-    http2: bool = True,
+    http2: bool | None = None,
     progress: Callable[[SyncProgress], None] | None = None,
 ) -> SyncResult:
     """Sync repository ``name`` (created if needed) from the OSTree server at ``url``.
@@ -388,9 +389,10 @@ async def sync_repository(
         cert=cert,
         proxy=proxy,
         http2=http2,
+        concurrency=concurrency,
     )
     await manager.create_repository(name, exist_ok=True)
-    async with Remote(url, options, concurrency=concurrency) as remote:
+    async with Remote(url, options) as remote:
         return await _sync(
             manager, name, remote, include, exclude, depth, deltas, mirror, concurrency,
             progress, started,

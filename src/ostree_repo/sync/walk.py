@@ -175,11 +175,11 @@ class _Walk:
 
     async def worker(self) -> None:
         queue = self.queue
-        lean = self.remote.lean
+        batches = self.remote.batches
         while (got := await queue.get()) is not None:
             item, batchable = got
             try:
-                if lean and batchable:
+                if batches and batchable:
                     await self.process_files([item, *queue.more_files(GROUP - 1)])
                 else:
                     await self.process(item)
