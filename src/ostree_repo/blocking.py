@@ -16,14 +16,15 @@ background thread (``anyio.from_thread.start_blocking_portal``) and returns its 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, Self, TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from ostree_repo.builder import Dir, commit_tree
+from ostree_repo.builder import commit_tree
 from ostree_repo.export import export_version
 from ostree_repo.importing import import_archive, import_directory
 from ostree_repo.repair import open_repair_sources
@@ -40,15 +41,29 @@ from ostree_repo.repository import (
     usage,
 )
 from ostree_repo.repository.manager import DEFAULT_GRACE_SECONDS
-from ostree_repo.sync import SyncResult, sync_repository
+from ostree_repo.sync import sync_repository
 
 if TYPE_CHECKING:
     from ostree_repo.repository.signing_policy import Verdict
     from ostree_repo.signing import SigningKey, SigningKeys, TrustedKeys
 
 _T = TypeVar("_T")
+_P = ParamSpec("_P")
 
 __all__ = ["Manager"]
+
+
+def _blocking(
+    func: Callable[Concatenate[RepositoryManager, _P], Awaitable[_T]],
+) -> Callable[Concatenate[Manager, _P], _T]:
+    """A method of :class:`Manager` that runs ``await func(self.manager, ...)`` with the
+    very signature (typed arguments, docstring) of ``func`` after its manager."""
+
+    @functools.wraps(func)
+    def method(self: Manager, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        return self._portal.call(functools.partial(func, self.manager, *args, **kwargs))
+
+    return method
 
 
 class Manager:
@@ -231,13 +246,11 @@ class Manager:
         """A new version of ``name`` without the static deltas ``names``."""
         return self._portal.call(lambda: delete_deltas(self.manager, name, names))
 
-    def sync(self, name: str, url: str, **options: Any) -> SyncResult:
-        """Sync ``name`` from an OSTree HTTP server (options: ``sync_repository``)."""
-        return self._portal.call(lambda: sync_repository(self.manager, name, url, **options))
-
-    def commit(self, name: str, tree: Dir, **options: Any) -> tuple[str, VersionRecord | None]:
-        """Commit a tree into a new version (see :func:`~ostree_repo.builder.commit_tree`)."""
-        return self._portal.call(lambda: commit_tree(self.manager, name, tree, **options))
+    #: :func:`~ostree_repo.sync.sync_repository`: sync ``name`` from an OSTree HTTP
+    #: server (the same typed keyword arguments, e.g. ``depth=-1, timeout=60``)
+    sync = _blocking(sync_repository)
+    #: :func:`~ostree_repo.builder.commit_tree`: commit a tree into a new version
+    commit = _blocking(commit_tree)
 
     def export(
         self, name: str, destination: str | os.PathLike[str], *, version: int | None = None

@@ -42,3 +42,42 @@ def test_sync_verb_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
     assert status == 1 and "only http" in err
     with pytest.raises(SystemExit):
         main(["--store", str(tmp_path / "s"), "sync", "x", "http://h/", "--header", "nocolon"])
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--connections", "2", "--concurrency", "4", "--backoff", "0.01", "--no-proxy-env"],
+        ["--httpx", "--no-http2", "--timeout", "20", "--retries", "1"],
+        ["--http2"],  # (plain http: there is no HTTP/2 to use, the built-in client serves)
+    ],
+    ids=["builtin", "httpx", "http2"],
+)
+def test_sync_verb_client_options(
+    capsys: pytest.CaptureFixture[str], rich_url: str, tmp_path: Path, flags: list[str]
+) -> None:
+    store = str(tmp_path / "store")
+    status, out, err = run(
+        capsys, "--store", store, "sync", "--json", "cli", rich_url, "--depth", "-1", *flags
+    )
+    assert status == 0, err
+    doc = json.loads(out)
+    assert doc["version"] == 1 and doc["objects_fetched"] > 0
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--connections", "0"], "--connections must be at least 1"),
+        (["--concurrency", "0"], "--concurrency must be at least 1"),
+        (["--timeout", "0"], "timeout must be positive"),
+    ],
+)
+def test_sync_verb_refuses_options_that_cannot_work(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, flags: list[str], message: str
+) -> None:
+    store = tmp_path / "s"
+    status, out, err = run(capsys, "--store", str(store), "sync", "x", "http://h/", *flags)
+    assert status == 1 and out == ""
+    assert err.count("\n") == 1 and message in err
+    assert not (store / "repos" / "x.json").exists()

@@ -6,12 +6,15 @@ Internal to ostree_repo: the CLI's interface is the command line (:func:`ostree_
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from ostree_repo.cli._progress import sync_display
 from ostree_repo.cli._verb import Output, Verb, run_with_manager
 from ostree_repo.cli.signing import add_require_arguments, apply_requirement
-from ostree_repo.errors import OstreeRepoError
 from ostree_repo.repository import RepositoryManager
+
+if TYPE_CHECKING:
+    from ostree_repo.sync import RemoteOptions
 
 __all__ = ["VERBS"]
 
@@ -43,30 +46,68 @@ def _sync_args(parser: argparse.ArgumentParser) -> None:
         "--add", action="store_true",
         help="add to the latest version instead of mirroring the remote",
     )  # fmt: skip
-    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
+    parser.add_argument("--concurrency", type=int, help="requests in flight (default 32)")
+    parser.add_argument(
+        "--connections", type=int,
+        help="connections of the built-in HTTP/1.1 client (default 8; the requests in "
+        "flight are pipelined over them)",
+    )  # fmt: skip
     parser.add_argument(
         "--header", action="append", default=[], type=_header, metavar="KEY:VALUE",
         help="extra HTTP header on every request, e.g. an Authorization token (repeatable)",
     )  # fmt: skip
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
     parser.add_argument("--retries", type=int, default=5, help="retries per request")
+    parser.add_argument(
+        "--backoff", type=float, default=0.25,
+        help="seconds before the first retry (doubled for each next one, up to 10 s)",
+    )  # fmt: skip
     parser.add_argument("--ca-bundle", help="CA certificates to verify the server with")
     parser.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
     parser.add_argument("--client-cert", help="client certificate (PEM, may include the key)")
     parser.add_argument("--client-key", help="client certificate key (PEM)")
     parser.add_argument("--proxy", help="proxy URL")
+    parser.add_argument(
+        "--no-proxy-env", action="store_true",
+        help="ignore the HTTP_PROXY/HTTPS_PROXY/ALL_PROXY/NO_PROXY environment variables",
+    )  # fmt: skip
+    parser.add_argument(
+        "--http2", action=argparse.BooleanOptionalAction, default=None,
+        help="use HTTP/2 for https:// (needs the h2 package) or never (default: the "
+        "built-in HTTP/1.1 client where it applies, measured faster)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--httpx", action="store_true",
+        help="send every request through httpx instead of the built-in HTTP/1.1 client",
+    )  # fmt: skip
 
 
-def _sync(args: argparse.Namespace) -> Output:
-    # imported here: the sync layer brings httpx (~0.1 s), which only this verb needs
-    from ostree_repo.sync import sync_repository
+def _options(args: argparse.Namespace) -> RemoteOptions:
+    from ostree_repo.sync import InvalidOptionsError, RemoteKeywords, RemoteOptions
 
-    if args.concurrency < 1:
-        raise OstreeRepoError("--concurrency must be at least 1")
     verify: bool | str = False if args.insecure else (args.ca_bundle or True)
     cert: str | tuple[str, str] | None = args.client_cert
     if args.client_cert and args.client_key:
         cert = (args.client_cert, args.client_key)
+    options: RemoteKeywords = {
+        "headers": dict(args.header), "timeout": args.timeout, "retries": args.retries,
+        "backoff": args.backoff, "verify": verify, "cert": cert, "proxy": args.proxy,
+        "trust_env": not args.no_proxy_env, "http2": args.http2, "lean": not args.httpx,
+    }  # fmt: skip
+    for flag in ("concurrency", "connections"):
+        value = getattr(args, flag)
+        if value is not None:
+            if value < 1:
+                raise InvalidOptionsError(f"--{flag} must be at least 1")
+            options[flag] = value
+    return RemoteOptions(**options)
+
+
+def _sync(args: argparse.Namespace) -> Output:
+    # imported here: only this verb needs the sync layer
+    from ostree_repo.sync import sync_repository
+
+    options = _options(args)
     progress = sync_display()
 
     async def body(m: RepositoryManager) -> Output:
@@ -75,9 +116,8 @@ def _sync(args: argparse.Namespace) -> Output:
             result = await sync_repository(
                 m, args.name, args.url,
                 include=args.include_ref, exclude=args.exclude_ref, depth=args.depth,
-                deltas=not args.no_deltas, mirror=not args.add, concurrency=args.concurrency,
-                headers=dict(args.header), timeout=args.timeout, retries=args.retries,
-                verify=verify, cert=cert, proxy=args.proxy, progress=progress,
+                deltas=not args.no_deltas, mirror=not args.add, options=options,
+                progress=progress,
             )  # fmt: skip
         finally:
             if progress is not None:

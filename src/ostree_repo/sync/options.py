@@ -20,6 +20,10 @@ CONCURRENCY = 32
 CONNECTIONS = 8
 
 
+def _headers(value: Mapping[str, str] | None) -> Mapping[str, str]:
+    return dict(value or {})
+
+
 @attrs.frozen
 class RemoteOptions:
     """How to talk to the remote.
@@ -41,7 +45,7 @@ class RemoteOptions:
     False sends everything through httpx.
     """
 
-    headers: Mapping[str, str] = attrs.field(factory=dict)
+    headers: Mapping[str, str] = attrs.field(factory=dict, converter=_headers)
     timeout: float = 30.0
     retries: int = 5
     backoff: float = 0.25
@@ -65,7 +69,7 @@ class RemoteOptions:
 class RemoteKeywords(TypedDict, total=False):
     """:class:`RemoteOptions`' fields as keyword arguments (each overrides the field)."""
 
-    headers: Mapping[str, str]
+    headers: Mapping[str, str] | None
     timeout: float
     retries: int
     backoff: float

@@ -15,8 +15,8 @@ import configparser
 import fnmatch
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Unpack
 
 import anyio
 import attrs
@@ -43,7 +43,7 @@ from ostree_repo.repository.manager import RepositoryManager
 from ostree_repo.repository.records import DeltaInfo, RepoConfig, VersionRecord
 from ostree_repo.signing.formats import SIGNATURE_KEYS, parse_signatures, signatures
 from ostree_repo.sync.errors import RemoteError, SyncError, UnsupportedRemoteError
-from ostree_repo.sync.options import RemoteOptions
+from ostree_repo.sync.options import RemoteKeywords, RemoteOptions
 from ostree_repo.sync.remote import Remote, check_url
 from ostree_repo.sync.walk import WalkStats, fetch_trees
 
@@ -345,16 +345,9 @@ async def sync_repository(
     depth: int = 0,
     deltas: bool = True,
     mirror: bool = True,
-    concurrency: int = 32,
-    headers: Mapping[str, str] | None = None,
-    timeout: float = 30.0,
-    retries: int = 5,
-    backoff: float = 0.25,
-    verify: bool | str = True,
-    cert: str | tuple[str, str] | None = None,
-    proxy: str | None = None,
-    http2: bool | None = None,
+    options: RemoteOptions | None = None,
     progress: Callable[[SyncProgress], None] | None = None,
+    **remote: Unpack[RemoteKeywords],
 ) -> SyncResult:
     """Sync repository ``name`` (created if needed) from the OSTree server at ``url``.
 
@@ -371,31 +364,22 @@ async def sync_repository(
     ``version`` is None when nothing changed. On any failure no version is made; the
     objects already stored stay, so running the sync again fetches only what is missing.
 
-    Client options (see :class:`~ostree_repo.sync.remote.Remote`: a pipelining HTTP/1.1
-    client where it applies, httpx otherwise): ``headers`` (e.g. a token), ``timeout``
-    (seconds), ``retries`` and ``backoff`` (first retry delay, doubled each time),
-    ``verify`` (bool or CA bundle path), ``cert`` (client certificate), ``proxy``,
-    ``http2``; ``concurrency`` is the number of requests in flight.
+    How to talk to the remote: ``options`` (a :class:`~ostree_repo.sync.RemoteOptions`),
+    and/or its fields as keyword arguments (:class:`~ostree_repo.sync.RemoteKeywords`:
+    ``headers``, ``timeout``, ``retries``, ``backoff``, ``max_backoff``, ``verify``,
+    ``cert``, ``proxy``, ``http2``, ``trust_env``, ``lean``, ``concurrency``,
+    ``connections``), which override the fields of ``options``. ``progress`` is called
+    as objects arrive.
     """
     started = time.monotonic()
     check_url(url)
     include, exclude = list(include), list(exclude)
-    options = RemoteOptions(
-        headers=dict(headers or {}),
-        timeout=timeout,
-        retries=retries,
-        backoff=backoff,
-        verify=verify,
-        cert=cert,
-        proxy=proxy,
-        http2=http2,
-        concurrency=concurrency,
-    )
+    options = attrs.evolve(options or RemoteOptions(), **remote)
     await manager.create_repository(name, exist_ok=True)
-    async with Remote(url, options) as remote:
+    async with Remote(url, options) as client:
         return await _sync(
-            manager, name, remote, include, exclude, depth, deltas, mirror, concurrency,
-            progress, started,
+            manager, name, client, include, exclude, depth, deltas, mirror,
+            options.concurrency, progress, started,
         )  # fmt: skip
 
 
