@@ -282,7 +282,7 @@ PUBLIC: dict[str, list[str]] = {
         "run_server",
     ],
     "ostree_repo.blocking": ["Manager"],
-    "ostree_repo.cli": ["build_parser", "main"],
+    "ostree_repo.cli": ["build_parser", "main", "run"],
     "ostree_repo.pytest_plugin": [
         "ArchiveFactory",
         "CommitFactory",

@@ -1,7 +1,5 @@
 """``python -m ostree_repo``: the same as the ``ostree-repo`` command."""
 
-import sys
+from ostree_repo.cli import run
 
-from ostree_repo.cli import main
-
-sys.exit(main())
+run()

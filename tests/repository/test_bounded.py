@@ -41,7 +41,7 @@ def _cli(url: str, options: dict[str, Any], *argv: str) -> tuple[int, Any, str]:
         capture_output=True,
         text=True,
         preexec_fn=_limited,
-        env={**os.environ, **env},
+        env={**os.environ, "PYTHONFAULTHANDLER": "1", **env},
         check=False,
     )
     doc = json.loads(proc.stdout) if proc.stdout.strip() else None

@@ -55,7 +55,10 @@ def test_ed25519_commit_signature_is_what_libostree_writes(small: Small, glib: G
     nacl.signing.VerifyKey(key.public).verify(commit, sig)
     ours = dump_signatures(add_signatures({}, ED25519_KEY, [sig]))
     assert glib.is_normal("a{sv}", ours)
-    assert glib.print("a{sv}", ours, False) == f"{{'{ED25519_KEY}': <[{_glib_ay(sig)}]>}}"
+    # GLib builds the same bytes from the text form (compared as bytes: GLib prints an ``ay``
+    # that happens to end in one NUL as a b'' string, so printed forms are not stable).
+    text = f"{{'{ED25519_KEY}': <[{_glib_ay(sig)}]>}}"
+    assert glib.parse(text, "a{sv}") == ("a{sv}", ours)
     if _ostree_has_ed25519():  # pragma: no cover - not on Debian 12
         ostree("sign", small.commit, key.to_bytes().decode().strip(), repo=small.path)
         assert small.object("commitmeta").read_bytes() == ours

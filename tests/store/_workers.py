@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import sys
 import traceback
@@ -34,6 +35,19 @@ def _outcome(main: Callable[[], Awaitable[Any]], index: int | None) -> tuple[Any
         return index, None, traceback.format_exc()
 
 
+def _report_and_exit(results: Any, outcome: tuple[Any, Any, str]) -> None:
+    """Hand ``outcome`` to the parent, then leave without finalizing the interpreter.
+
+    Python before 3.14 stops a native thread that takes the GIL during finalization with
+    ``pthread_exit``, which aborts the process (SIGABRT): obstore's runtime threads can be
+    finishing a request's hand-over just then. ``ostree-repo`` exits the same way.
+    """
+    results.put(outcome)
+    results.close()
+    results.join_thread()  # the queue's feeder thread has written the outcome
+    os._exit(0)
+
+
 def race_create(
     spec: dict[str, Any], index: int, rounds: int, barrier: Barrier, results: Any
 ) -> None:
@@ -51,7 +65,7 @@ def race_create(
                 won.append(r)
         return won
 
-    results.put(_outcome(main, index))
+    _report_and_exit(results, _outcome(main, index))
 
 
 def race_increment(spec: dict[str, Any], times: int, barrier: Barrier, results: Any) -> None:
@@ -71,7 +85,7 @@ def race_increment(spec: dict[str, Any], times: int, barrier: Barrier, results: 
                         conflicts += 1
         return conflicts
 
-    results.put(_outcome(main, None))
+    _report_and_exit(results, _outcome(main, None))
 
 
 # -- crash-test writer ------------------------------------------------------------------------

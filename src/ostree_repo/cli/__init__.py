@@ -10,7 +10,9 @@ stderr, and exits with a status of its own (fsck: 4 damage, 8 could not check).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -32,7 +34,7 @@ from ostree_repo.cli import (
 from ostree_repo.cli._verb import Verb, VerbFailed
 from ostree_repo.errors import OstreeRepoError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "run"]
 
 DEFAULT_STORE = "./ostree-store"
 
@@ -160,3 +162,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.close(devnull)
         return 1
     return 0
+
+
+def run() -> NoReturn:
+    """The ``ostree-repo`` command: :func:`main`, then exit without finalizing the
+    interpreter.
+
+    A native client library's threads (obstore's tokio runtime, for S3) may still be
+    handing a finished request back to Python when the main thread returns; on Python
+    before 3.14 such a thread that takes the GIL while the interpreter finalizes is
+    stopped with ``pthread_exit``, which aborts the process (SIGABRT) after the command
+    has succeeded. The command's work is complete here (stores closed, writer processes
+    joined), so it flushes its output and leaves with ``os._exit``.
+    """
+    status = main()
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        status = status or 1
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+    logging.shutdown()
+    os._exit(status)
+

@@ -30,10 +30,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-import anyio
 import attrs
 
-from ostree_repo._tasks import task_group
+from ostree_repo._tasks import for_each
 from ostree_repo.errors import OstreeRepoError
 from ostree_repo.objects.names import parse_delta_name
 from ostree_repo.repository._content import history
@@ -123,33 +122,30 @@ def _commit_blobs(record: VersionRecord) -> dict[str, set[str]]:
 async def surviving_versions(manager: RepositoryManager) -> list[VersionRecord]:
     """Every surviving version of every repository of the store (read concurrently)."""
     found: list[VersionRecord] = []
-    limiter = anyio.CapacityLimiter(READ_CONCURRENCY)
 
-    async def read(name: str, number: int) -> None:
-        async with limiter:
-            with contextlib.suppress(VersionNotFoundError):  # deleted meanwhile
-                found.append(await manager.repository(name).version(number))
+    async def read(item: tuple[str, int]) -> None:
+        name, number = item
+        with contextlib.suppress(VersionNotFoundError):  # deleted meanwhile
+            found.append(await manager.repository(name).version(number))
 
-    async with task_group() as tg:
-        for name in await manager.repositories():
-            for number in await manager.repository(name).version_numbers():
-                if number:
-                    tg.start_soon(read, name, number)
+    wanted = [
+        (name, number)
+        for name in await manager.repositories()
+        for number in await manager.repository(name).version_numbers()
+        if number
+    ]
+    await for_each(wanted, read, limit=READ_CONCURRENCY)
     return found
 
 
 async def _load_closures(manager: RepositoryManager, commits: Iterable[str]) -> dict[str, Closure]:
     """commit -> its closure (the manager's cache, else read concurrently)."""
     closures: dict[str, Closure] = {}
-    limiter = anyio.CapacityLimiter(READ_CONCURRENCY)
 
     async def load(commit: str) -> None:
-        async with limiter:
-            closures[commit] = await manager.closure(commit)
+        closures[commit] = await manager.closure(commit)
 
-    async with task_group() as tg:
-        for commit in commits:
-            tg.start_soon(load, commit)
+    await for_each(commits, load, limit=READ_CONCURRENCY)
     return closures
 
 

@@ -31,10 +31,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import anyio
 import attrs
 
-from ostree_repo._tasks import task_group
+from ostree_repo._tasks import for_each
 from ostree_repo.repository._content import history, remove_content
 from ostree_repo.repository.hooks import PublishHook, SettingsError
 from ostree_repo.repository.records import VersionRecord
@@ -200,17 +199,12 @@ async def _created(
     if policy.younger_than is None:
         return {n: 0.0 for n in numbers}
     times: dict[int, float] = {latest.number: latest.created}
-    limiter = anyio.CapacityLimiter(READ_CONCURRENCY)
 
     async def read(number: int) -> None:
-        async with limiter:
-            with contextlib.suppress(VersionNotFoundError):  # deleted meanwhile
-                times[number] = (await repo.version(number)).created
+        with contextlib.suppress(VersionNotFoundError):  # deleted meanwhile
+            times[number] = (await repo.version(number)).created
 
-    async with task_group() as tg:
-        for number in numbers:
-            if number not in times:
-                tg.start_soon(read, number)
+    await for_each([n for n in numbers if n not in times], read, limit=READ_CONCURRENCY)
     return times
 
 

@@ -23,7 +23,7 @@ from typing import Generic, TypeVar
 
 import anyio
 
-from ostree_repo._tasks import task_group
+from ostree_repo._tasks import for_each
 from ostree_repo.errors import NotFoundError
 from ostree_repo.objects import DeltaIndex, Tombstone, parse_delta_name
 from ostree_repo.repository.closure import Key, load_closure
@@ -252,18 +252,14 @@ class VersionCache:
 
         async def load() -> dict[Key, int]:
             closures: dict[str, dict[Key, int]] = {}
-            limiter = anyio.CapacityLimiter(16)
 
             async def fetch(commit: str) -> None:
-                async with limiter:
-                    closure = await load_closure(self.store, commit)
+                closure = await load_closure(self.store, commit)
                 if closure is None:
                     raise NotFoundError(f"commit {commit} has no closure in the store")
                 closures[commit] = closure.sizes
 
-            async with task_group() as tg:
-                for commit in key:
-                    tg.start_soon(fetch, commit)
+            await for_each(key, fetch, limit=16)
             union: dict[Key, int] = {}
             for commit in key:
                 union.update(closures[commit])
