@@ -184,4 +184,3 @@ def run() -> NoReturn:
         sys.stderr.flush()
     logging.shutdown()
     os._exit(status)
-
