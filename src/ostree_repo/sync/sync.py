@@ -375,7 +375,6 @@ async def sync_repository(
     check_url(url)
     include, exclude = list(include), list(exclude)
     options = attrs.evolve(options or RemoteOptions(), **remote)
-    await manager.create_repository(name, exist_ok=True)
     async with Remote(url, options) as client:
         return await _sync(
             manager, name, client, include, exclude, depth, deltas, mirror,
@@ -540,6 +539,10 @@ async def _sync(  # noqa: PLR0917
                 outcome["regenerated"] = True
         return draft
 
+    # Created only now, once everything the version needs is stored (as import does): a
+    # sync refused on the way (no summary, a bad object, a refused signature) makes no
+    # repository.
+    await manager.create_repository(name, exist_ok=True)
     record = await manager.repository(name).publish(
         change,
         {
